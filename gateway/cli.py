@@ -1,0 +1,177 @@
+"""``sitewatch``: the command line (demo, run, simulate, rules check)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from gateway.settings import ROLES, Settings, SettingsError, load_settings
+
+log = logging.getLogger("sitewatch")
+
+DEMO_BROKER_PORT = 11883
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    try:
+        asyncio.run(runner())
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------
+async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event) -> None:
+    from gateway.app import Runtime
+    from simulators.runner import simulate
+
+    broker = None
+    protocol = "5"
+    if "SITEWATCH_MQTT_URL" not in os.environ:
+        from gateway.embedded_broker import start_broker
+
+        broker = await start_broker("127.0.0.1", DEMO_BROKER_PORT)
+        settings = settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{DEMO_BROKER_PORT}"})
+        protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
+    rt = Runtime(settings, tokens=tokens, mqtt_protocol=protocol)
+    url = f"http://{settings.http_bind}"
+    print(f"\nsitewatch demo: site {settings.site} ({rt.site.name}), {len(rt.site.devices)} devices")
+    print(f"  control room: {url}/   API: {url}/docs   health: {url}/healthz")
+    print(f"  broker: {settings.mqtt_url}")
+    print("  tokens (Authorization: Bearer <token>):")
+    for token, role in tokens.items():
+        print(f"    {role:<11} {token}")
+    print("  Ctrl-C stops.\n", flush=True)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(rt.run(stop), name="gateway")
+            tg.create_task(
+                simulate(settings.mqtt_url, rt.site, site_id=settings.site, stop=stop),
+                name="simulator",
+            )
+    finally:
+        if broker is not None:
+            await broker.shutdown()
+    print("sitewatch demo stopped.")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    tokens = settings.tokens or {secrets.token_urlsafe(18): role for role in ROLES}
+    return _run_until_signal(lambda stop: _demo(settings, tokens, stop))
+
+
+# -- run ----------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not settings.tokens:
+        print(
+            "sitewatch run: no API token configured; set SITEWATCH_API_TOKENS, "
+            "e.g. SITEWATCH_API_TOKENS=operator=<secret>,viewer=<secret>",
+            file=sys.stderr,
+        )
+        return 2
+    from gateway.app import Runtime
+
+    try:
+        rt = Runtime(settings, mqtt_protocol=args.mqtt_protocol)
+    except (ValueError, OSError) as exc:
+        print(f"sitewatch run: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "gateway for site %s: broker %s, store %s, API http://%s",
+        settings.site,
+        settings.mqtt_url,
+        settings.influx_url or "embedded",
+        settings.http_bind,
+    )
+    return _run_until_signal(rt.run)
+
+
+# -- simulate -----------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from simulators.cli import main as sim_main
+
+    return _run_until_signal(lambda stop: sim_main(args, settings, stop))
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from rules.cli import main as rules_main
+
+    return rules_main(["check", args.file])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sitewatch", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="everything on one machine: broker, building, gateway, API")
+    d.add_argument("--config", help="YAML settings file")
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="the gateway against real services")
+    r.add_argument("--config", help="YAML settings file")
+    r.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], default="5")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("simulate", help="the simulated building alone")
+    s.add_argument("--config", help="YAML settings file")
+    from simulators.cli import add_arguments
+
+    add_arguments(s)
+    s.set_defaults(fn=cmd_simulate)
+
+    rl = sub.add_parser("rules", help="rule packs")
+    rsub = rl.add_subparsers(dest="rules_command", required=True)
+    rc = rsub.add_parser("check", help="validate a rule pack, every error with its line")
+    rc.add_argument("file")
+    rc.set_defaults(fn=cmd_rules)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    rc: int = args.fn(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The MQTT link: one broker connection, driven by the asyncio loop, with manual acks.
+
+aiomqtt acknowledges every QoS 1 message as soon as it arrives and has no manual ack, so
+a crash would lose what was received but not yet stored. This link is built the way
+aiomqtt is built (paho-mqtt 2 on the event loop's reader/writer callbacks: one thread, no
+locks) but turns paho's ``manual_ack`` on: the pipeline calls :meth:`MqttLink.ack` for each
+message, in order, once the message is safe (stored, or dead-lettered). Until then the
+broker keeps it in our persistent session and redelivers it after a crash.
+
+Lifecycle of a :class:`MqttLink`:
+
+1. ``await link.run()`` connects (``clean_start=False`` with a session expiry, so the
+   session and its queued messages survive us), subscribes at QoS 1 and hands every
+   message to ``on_message`` on the event-loop thread.
+2. On a lost connection it waits a jittered exponential backoff (full jitter, 0.5 s
+   doubling up to 30 s), reconnects and subscribes again. Messages received on the old
+   connection and not yet acknowledged are redelivered by the broker; their stale
+   ack handles are dropped (``generation``).
+3. ``link.stop()`` disconnects cleanly and makes ``run()`` return.
+
+Backpressure is the broker's in-flight window: with MQTT 5 the broker sends at most
+``receive_maximum`` unacknowledged messages, so nothing downstream can be flooded; with
+MQTT 3.1.1 the window is the broker's own setting (Mosquitto: ``max_inflight_messages``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.settings import MqttTarget
+
+log = logging.getLogger("sitewatch.mqtt")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class MqttLink:
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        topics: list[str],
+        on_message: Callable[[MqttLink, paho.MQTTMessage], None],
+        *,
+        name: str = "main",
+        protocol: str = "5",
+        receive_maximum: int = 10_000,
+        keepalive: int = 30,
+        on_state: Callable[[MqttLink, bool], None] | None = None,
+        will: tuple[str, bytes, bool] | None = None,
+    ) -> None:
+        self.target = target
+        self.client_id = client_id
+        self.topics = topics
+        self.on_message = on_message
+        self.name = name
+        self.v5 = protocol == "5"
+        self.receive_maximum = receive_maximum
+        self.keepalive = keepalive
+        self.on_state = on_state
+        self.generation = 0
+        self.connected = False
+        self.session_present: bool | None = None
+        self.reconnects = 0
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lost: asyncio.Event | None = None
+        self._up: asyncio.Event | None = None
+        self._misc: asyncio.Task[None] | None = None
+        self._sock_fd: int | None = None
+        self._client = self._make_client(will)
+
+    # -- paho client ------------------------------------------------------------------
+    def _make_client(self, will: tuple[str, bytes, bool] | None) -> paho.Client:
+        kwargs: dict[str, Any] = {}
+        if not self.v5:
+            kwargs["clean_session"] = False
+        c = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            manual_ack=True,
+            reconnect_on_failure=False,
+            **kwargs,
+        )
+        # publishes of our own (dead letters, alarms) in flight at once; more are queued
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        if self.target.username:
+            c.username_pw_set(self.target.username, self.target.password)
+        if self.target.tls:
+            c.tls_set_context(ssl.create_default_context())
+        if will:
+            c.will_set(will[0], will[1], qos=1, retain=will[2])
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_socket_open = self._on_socket_open
+        c.on_socket_close = self._on_socket_close
+        c.on_socket_register_write = self._on_socket_register_write
+        c.on_socket_unregister_write = self._on_socket_unregister_write
+        return c
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            self.on_message(self, msg)
+        except Exception:  # the gateway never crashes on a message
+            log.exception("handler failed on a message from %s", msg.topic)
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        assert self._up is not None and self._lost is not None
+        if rc.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.name, rc)
+            self._lost.set()
+            return
+        self.session_present = bool(flags.session_present)
+        if self.v5:
+            opts = SubscribeOptions(qos=1, noLocal=True)
+            client.subscribe([(t, opts) for t in self.topics])
+        else:
+            client.subscribe([(t, 1) for t in self.topics])
+        self.connected = True
+        self._up.set()
+        if self.on_state:
+            self.on_state(self, True)
+        log.info("%s: connected (session present: %s)", self.name, self.session_present)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        was = self.connected
+        self.connected = False
+        self.generation += 1
+        if self._lost is not None:
+            self._lost.set()
+        if was and self.on_state:
+            self.on_state(self, False)
+
+    # -- asyncio socket integration (as aiomqtt does it) ---------------------------------
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        loop = self._loop
+        assert loop is not None
+        fd = sock.fileno()
+
+        def reader() -> None:
+            try:
+                while True:
+                    client.loop_read()
+                    pending = getattr(client.socket(), "pending", None)
+                    if not (pending and pending() > 0):
+                        break
+            except Exception as exc:  # noqa: BLE001 - a broken socket is a lost link
+                log.warning("%s: read failed: %s", self.name, exc)
+                if self._lost is not None:
+                    self._lost.set()
+
+        def start() -> None:
+            self._sock_fd = fd
+            loop.add_reader(fd, reader)
+            if self._misc is None or self._misc.done():
+                self._misc = loop.create_task(self._misc_loop(), name=f"mqtt-{self.name}-misc")
+
+        loop.call_soon_threadsafe(start)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        fd = sock.fileno()
+        if fd > -1 and self._loop is not None:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        loop = self._loop
+        assert loop is not None
+
+        def writer() -> None:
+            try:
+                client.loop_write()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("%s: write failed: %s", self.name, exc)
+                if self._lost is not None:
+                    self._lost.set()
+
+        loop.call_soon_threadsafe(loop.add_writer, sock.fileno(), writer)
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if self._loop is not None:
+            self._loop.remove_writer(sock.fileno())
+
+    async def _misc_loop(self) -> None:
+        while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1)
+        if self._lost is not None:
+            self._lost.set()
+
+    # -- public -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, reconnect with jittered backoff, until :meth:`stop`."""
+        self._loop = asyncio.get_running_loop()
+        backoff = BACKOFF_MIN_S
+        first = True
+        while not self._stopping:
+            self._lost = asyncio.Event()
+            self._up = asyncio.Event()
+            try:
+                await self._connect(first)
+                first = False
+                await self._lost.wait()
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("%s: cannot reach %s:%s: %s", self.name, self.target.host, self.target.port, exc)
+            finally:
+                up = self._up.is_set()
+                self._teardown()
+            if self._stopping:
+                break
+            if up:
+                backoff = BACKOFF_MIN_S
+                self.reconnects += 1
+            delay = random.uniform(0, backoff)
+            backoff = min(BACKOFF_MAX_S, backoff * 2)
+            log.info("%s: reconnecting in %.1f s", self.name, delay)
+            await asyncio.sleep(delay)
+
+    async def _connect(self, first: bool) -> None:
+        assert self._loop is not None
+        c = self._client
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self.receive_maximum
+            await self._loop.run_in_executor(
+                None,
+                lambda: c.connect(
+                    self.target.host,
+                    self.target.port,
+                    self.keepalive,
+                    clean_start=False,
+                    properties=props,
+                ),
+            )
+        else:
+            await self._loop.run_in_executor(
+                None, lambda: c.connect(self.target.host, self.target.port, self.keepalive)
+            )
+
+    def _teardown(self) -> None:
+        if self.connected:
+            self._on_disconnect(self._client, None, None, None, None)
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        sock = self._client.socket()
+        if sock is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(sock.fileno())
+                self._loop.remove_writer(sock.fileno())
+        with contextlib.suppress(Exception):
+            self._client._sock_close()  # noqa: SLF001 - paho has no public "drop socket"
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        while self._up is None:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(self._up.wait(), timeout)
+
+    def ack(self, mid: int) -> None:
+        self._client.ack(mid, 1)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publish; QoS 1 publishes made while the link is down go out on reconnect."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def pause(self) -> None:
+        """Stop reading from the broker (acks and publishes still go out)."""
+        if self._sock_fd is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._sock_fd)
+
+    def stop(self) -> None:
+        """Disconnect cleanly (after queued acks are written) and end :meth:`run`."""
+        self._stopping = True
+        if self.connected:
+            with contextlib.suppress(Exception):
+                self._client.disconnect()
+        if self._lost is not None and self._loop is not None:
+            # paho reports the clean disconnect itself; this is the fallback
+            self._loop.call_later(1.0, self._lost.set)
+        elif self._lost is not None:
+            self._lost.set()
