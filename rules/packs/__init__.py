@@ -1,0 +1,1 @@
+"""Rule packs shipped with sitewatch (``default.yaml``: the contract's default rules)."""
