@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.mqtt"]
+pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.influx"]
