@@ -1,6 +1,6 @@
 """Rule engine hot path: µs per message for ``on_telemetry`` with the default pack.
 
-    python -m bench.rules_engine [--messages 200000]
+python -m bench.rules_engine [--messages 200000]
 """
 
 from __future__ import annotations
@@ -27,11 +27,23 @@ def main() -> None:
     for d in site.devices:
         by_system.setdefault(d.system, []).append(d.id)
     makers = {
-        "hvac": lambda: {"zone_temp": 22 + rnd.random() * 5, "setpoint": 22.0, "supply_temp": 14.0,
-                         "fan": True, "filter_dp": 200 + rnd.random() * 80, "fault_code": 0.0,
-                         "power_kw": 3.2},
-        "lighting": lambda: {"on": True, "level": 80.0, "power_w": 120.0, "lamp_fault": False,
-                             "occupancy": rnd.random() < 0.5, "lamp_hours": 1000.0},
+        "hvac": lambda: {
+            "zone_temp": 22 + rnd.random() * 5,
+            "setpoint": 22.0,
+            "supply_temp": 14.0,
+            "fan": True,
+            "filter_dp": 200 + rnd.random() * 80,
+            "fault_code": 0.0,
+            "power_kw": 3.2,
+        },
+        "lighting": lambda: {
+            "on": True,
+            "level": 80.0,
+            "power_w": 120.0,
+            "lamp_fault": False,
+            "occupancy": rnd.random() < 0.5,
+            "lamp_hours": 1000.0,
+        },
         "access": lambda: {"door_open": rnd.random() < 0.3, "locked": True, "secure": True},
         "fire": lambda: {"smoke": rnd.random() * 5, "heat": 21.0},
     }
@@ -45,8 +57,10 @@ def main() -> None:
     t0 = time.perf_counter()
     hits = sum(len(engine.on_telemetry(m)) for m in msgs)
     dt = time.perf_counter() - t0
-    print(f"on_telemetry: {dt / n * 1e6:.2f} µs/message over {n} messages ({hits} hits), "
-          f"{n / dt:,.0f} messages/s on one core")
+    print(
+        f"on_telemetry: {dt / n * 1e6:.2f} µs/message over {n} messages ({hits} hits), "
+        f"{n / dt:,.0f} messages/s on one core"
+    )
 
 
 if __name__ == "__main__":

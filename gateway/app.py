@@ -25,8 +25,8 @@ from gateway.mqtt import MqttLink
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.settings import Settings
-from gateway.site import Site, load_site
 from gateway.sinks import make_sink
+from gateway.site import Site, load_site
 
 log = logging.getLogger("sitewatch")
 
@@ -126,7 +126,7 @@ class Runtime:
     def refresh_gauges(self) -> None:
         m = self.metrics
         m.unacked.set(self.pipeline.unacked())
-        m.queue_depth.labels(stage="sink").set(self.sink.buffered())
+        m.queue_depth.labels(stage="sink").set(self.sink.buffered_points)
         for state, n in self.registry.counts().items():
             m.devices.labels(state=state).set(n)
 

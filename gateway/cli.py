@@ -28,7 +28,7 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[object]]) -> int:
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -58,7 +58,9 @@ async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event)
         protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
     rt = Runtime(settings, tokens=tokens, mqtt_protocol=protocol)
     url = f"http://{settings.http_bind}"
-    print(f"\nsitewatch demo: site {settings.site} ({rt.site.name}), {len(rt.site.devices)} devices")
+    print(
+        f"\nsitewatch demo: site {settings.site} ({rt.site.name}), {len(rt.site.devices)} devices"
+    )
     print(f"  control room: {url}/   API: {url}/docs   health: {url}/healthz")
     print(f"  broker: {settings.mqtt_url}")
     print("  tokens (Authorization: Bearer <token>):")

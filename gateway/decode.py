@@ -45,7 +45,7 @@ REASONS: dict[str, str] = {
 
 
 class Decoder(Protocol):
-    def decode(self, topic: str, payload: bytes, now_ms: int) -> Message | Rejected: ...
+    def decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message | Rejected: ...
 
 
 class _Reject(Exception):
@@ -117,15 +117,15 @@ class ContractDecoder:
     def __init__(self, site: str) -> None:
         self.site = site
 
-    def decode(self, topic: str, payload: bytes, now_ms: int) -> Message | Rejected:
+    def decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message | Rejected:
         try:
             return self._decode(topic, payload, now_ms)
         except _Reject as r:
-            return Rejected(topic, payload, r.reason, r.detail, now_ms)
+            return Rejected(topic, bytes(payload), r.reason, r.detail, now_ms)
         except RecursionError:
-            return Rejected(topic, payload, "bad_json", "JSON nested too deeply", now_ms)
+            return Rejected(topic, bytes(payload), "bad_json", "JSON nested too deeply", now_ms)
 
-    def _decode(self, topic: str, payload: bytes, now_ms: int) -> Message:
+    def _decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message:
         parts = topic.split("/")
         if len(parts) != 5 or parts[0] != "sitewatch" or parts[1] != self.site:
             raise _Reject("bad_topic")

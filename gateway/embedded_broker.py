@@ -10,7 +10,9 @@ async def start_broker(host: str, port: int) -> Any:
     from amqtt.broker import Broker
 
     config = {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 20000}},
+        "listeners": {
+            "default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 20000}
+        },
         "plugins": {
             "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
         },

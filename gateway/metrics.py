@@ -6,7 +6,9 @@ name clashes being an issue: each :class:`Metrics` gets its own registry.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
 
 
 class Metrics:

@@ -120,7 +120,9 @@ class MqttLink:
         except Exception:  # the gateway never crashes on a message
             log.exception("handler failed on a message from %s", msg.topic)
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         assert self._up is not None and self._lost is not None
         if rc.is_failure:
             log.warning("%s: broker refused the connection: %s", self.name, rc)
@@ -138,7 +140,9 @@ class MqttLink:
             self.on_state(self, True)
         log.info("%s: connected (session present: %s)", self.name, self.session_present)
 
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         was = self.connected
         self.connected = False
         self.generation += 1
@@ -198,7 +202,7 @@ class MqttLink:
             self._loop.remove_writer(sock.fileno())
 
     async def _misc_loop(self) -> None:
-        while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:
+        while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:  # noqa: ASYNC110 - paho's keepalive tick
             await asyncio.sleep(1)
         if self._lost is not None:
             self._lost.set()
@@ -217,7 +221,9 @@ class MqttLink:
                 first = False
                 await self._lost.wait()
             except (OSError, ssl.SSLError) as exc:
-                log.warning("%s: cannot reach %s:%s: %s", self.name, self.target.host, self.target.port, exc)
+                log.warning(
+                    "%s: cannot reach %s:%s: %s", self.name, self.target.host, self.target.port, exc
+                )
             finally:
                 up = self._up.is_set()
                 self._teardown()
@@ -267,10 +273,11 @@ class MqttLink:
         with contextlib.suppress(Exception):
             self._client._sock_close()  # noqa: SLF001 - paho has no public "drop socket"
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        while self._up is None:
+    async def wait_connected(self) -> None:
+        """Return once the link is up (use ``asyncio.wait_for`` for a deadline)."""
+        while self._up is None:  # noqa: ASYNC110 - run() has not started yet
             await asyncio.sleep(0.01)
-        await asyncio.wait_for(self._up.wait(), timeout)
+        await self._up.wait()
 
     def ack(self, mid: int) -> None:
         self._client.ack(mid, 1)

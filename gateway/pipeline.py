@@ -62,7 +62,10 @@ class Pipeline:
         self._pending: dict[str, deque[tuple[int, int, int]]] = {}
         self._links: dict[str, MqttLink] = {}
         self._skip_systems: dict[str, frozenset[str]] = {}
-        self._kind = {k: metrics.messages_in.labels(kind=k) for k in ("telemetry", "event", "status", "rejected")}
+        self._kind = {
+            k: metrics.messages_in.labels(kind=k)
+            for k in ("telemetry", "event", "status", "rejected")
+        }
         self._rejected: dict[str, Any] = {}
         self.listeners: list[Callable[[Telemetry | Event | Status], None]] = []
         self.received = 0

@@ -108,7 +108,9 @@ class Settings(BaseSettings):
     api_tokens: str = ""
     site: str = Field("sc01", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     site_file: str = Field("", description="path of the site file; empty = the shipped demo site")
-    telemetry_db: str = Field("", description="embedded telemetry store (SQLite file) when no InfluxDB")
+    telemetry_db: str = Field(
+        "", description="embedded telemetry store (SQLite file) when no InfluxDB"
+    )
     queue_size: int = Field(50_000, ge=100, description="readings buffered between stages")
 
     @field_validator("mqtt_url")

@@ -34,7 +34,9 @@ class Zone(_Strict):
 class Device(_Strict):
     id: str = Field(pattern=ID_RE)
     system: System
-    type: str = Field(description="model of device: ahu, fcu, lighting_circuit, door, smoke_detector, heat_detector, fire_panel, ...")
+    type: str = Field(
+        description="ahu, fcu, lighting_circuit, door, smoke_detector, heat_detector, fire_panel…"
+    )
     zone: str
     name: str | None = None
     interval_s: float = Field(60, gt=0, description="usual reporting interval, seconds")
@@ -140,4 +142,3 @@ def load_site(path: str | Path | None = None) -> Site:
     if not isinstance(data, dict):
         raise ValueError(f"{origin}: a site file is a YAML mapping")
     return Site.model_validate(data)
-

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import CurrentUser, RuntimeDep
+from gateway.clock import iso_ms
+from gateway.sinks import QueryFailed, QueryNotSupported
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -77,11 +79,9 @@ async def telemetry(
         raise HTTPException(404, f"no device {device!r}")
     try:
         rows = await rt.sink.query(device, field, start_ms, end_ms, limit)
-    except NotImplementedError as exc:
+    except QueryNotSupported as exc:
         raise HTTPException(501, str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - store down: say so, don't 500
+    except QueryFailed as exc:
         raise HTTPException(503, f"time-series store unavailable: {exc}") from None
-    from gateway.clock import iso_ms
-
     items = [{"ts": iso_ms(r["ts"]), "field": r["field"], "value": r["value"]} for r in rows]
     return {"device": device, "items": items, "total": len(items)}

@@ -1,0 +1,88 @@
+"""Fan-out of alarm changes to Server-Sent-Events clients.
+
+The alarm service calls :meth:`Hub.publish` (on the event loop) for every change; each
+connected stream has a bounded queue of its own. A client too slow to keep up is cut off
+(its queue overflowed): it reconnects with ``Last-Event-ID`` and gets what it missed from
+the service's change log, so nothing is lost and nobody holds the others back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+HEARTBEAT_S = 10.0
+CLIENT_QUEUE = 2000
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._clients: set[asyncio.Queue[tuple[int, dict[str, Any]] | None]] = set()
+
+    def publish(self, seq: int, alarm: dict[str, Any]) -> None:
+        for q in list(self._clients):
+            try:
+                q.put_nowait((seq, alarm))
+            except asyncio.QueueFull:
+                self._clients.discard(q)
+                q._queue.clear()  # type: ignore[attr-defined]  # noqa: SLF001 - make room for the end marker
+                q.put_nowait(None)
+
+    def close_all(self) -> None:
+        for q in list(self._clients):
+            self._clients.discard(q)
+            try:
+                q.put_nowait(None)
+            except asyncio.QueueFull:
+                q._queue.clear()  # type: ignore[attr-defined]  # noqa: SLF001
+                q.put_nowait(None)
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    async def stream(
+        self,
+        initial: Callable[[], list[tuple[int, dict[str, Any]]]],
+        stopping: asyncio.Event,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> AsyncIterator[str]:
+        """Yield SSE frames: ``initial()`` first, then live changes, heartbeats between."""
+        q: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue(CLIENT_QUEUE)
+        self._clients.add(q)  # subscribe before the snapshot: nothing falls in between
+        try:
+            yield "retry: 2000\n\n"
+            last = -1
+            for seq, alarm in initial():
+                last = max(last, seq)
+                yield _frame(seq, alarm)
+            stop_wait = asyncio.ensure_future(stopping.wait())
+            try:
+                while not stopping.is_set():
+                    get = asyncio.ensure_future(q.get())
+                    done, _ = await asyncio.wait(
+                        {get, stop_wait}, timeout=heartbeat_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if get not in done:
+                        get.cancel()
+                        if stopping.is_set():
+                            break
+                        yield ": keep-alive\n\n"
+                        continue
+                    item = get.result()
+                    if item is None:
+                        break
+                    seq, alarm = item
+                    if seq <= last:
+                        continue  # already sent in the snapshot
+                    yield _frame(seq, alarm)
+            finally:
+                stop_wait.cancel()
+        finally:
+            self._clients.discard(q)
+
+
+def _frame(seq: int, alarm: dict[str, Any]) -> str:
+    return f"id: {seq}\nevent: alarm\ndata: {json.dumps(alarm, separators=(',', ':'))}\n\n"

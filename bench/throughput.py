@@ -1,0 +1,240 @@
+"""Throughput benchmark: N telemetry messages from M devices, end to end.
+
+    python -m bench.throughput [--messages 100000] [--devices 100]
+
+Starts a private Mosquitto (no queue limit) and a private InfluxDB 1.6, then in one run:
+
+1. baseline: a bare paho-mqtt subscriber (QoS 1, MQTT 5) that only receives and parses
+   (``json.loads``) the stream, timed from the first publish to the last message;
+2. sitewatch: ``sitewatch run`` (a subprocess, as users run it) against the same broker
+   and InfluxDB, timed from the first publish until every point is stored in InfluxDB.
+
+Publishing is done by M ``mosquitto_pub -l -q 1`` processes in parallel (C, not the
+bottleneck). Prints messages/s of both, their ratio, points lost and the gateway's peak
+memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from bench.services import Service, start_influxd, start_mosquitto
+from tests.fixtures.mqtt import free_port
+
+SITE = "bench"
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def make_streams(tmp: Path, messages: int, devices: int) -> list[tuple[str, Path, int]]:
+    per = messages // devices
+    rnd = random.Random(7)
+    out = []
+    for d in range(devices):
+        dev = f"fcu-{d:04d}"
+        path = tmp / f"{dev}.jsonl"
+        with path.open("w") as f:
+            temp = 22.0 + rnd.random()
+            for i in range(per):
+                temp += rnd.uniform(-0.05, 0.05)
+                f.write(
+                    json.dumps(
+                        {
+                            "ts": T0_MS + i * 1000,
+                            "values": {
+                                "zone_temp": round(temp, 2),
+                                "setpoint": 22,
+                                "fan": True,
+                                "filter_dp": 120 + i % 50,
+                                "fault_code": 0,
+                                "power_kw": 1.2,
+                            },
+                        }
+                    )
+                    + "\n"
+                )
+        out.append((f"sitewatch/{SITE}/hvac/{dev}/telemetry", path, per))
+    return out
+
+
+def publish_all(broker: Service, streams: list[tuple[str, Path, int]]) -> float:
+    t0 = time.perf_counter()
+    procs = []
+    for topic, path, _ in streams:
+        f = path.open("rb")
+        procs.append(
+            subprocess.Popen(
+                [
+                    "mosquitto_pub",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(broker.port),
+                    "-q",
+                    "1",
+                    "-V",
+                    "mqttv5",
+                    "-t",
+                    topic,
+                    "-l",
+                ],
+                stdin=f,
+            )
+        )
+    for p in procs:
+        p.wait()
+    return t0
+
+
+BASELINE = r"""
+import json, sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+port, n = int(sys.argv[1]), int(sys.argv[2])
+got = 0
+def on_message(c, u, m):
+    global got
+    json.loads(m.payload)
+    got += 1
+    if got == n:
+        print(time.perf_counter(), flush=True)
+        c.disconnect()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-baseline", protocol=mqtt.MQTTv5)
+c.on_message = on_message
+p = Properties(PacketTypes.CONNECT); p.ReceiveMaximum = 65535
+c.connect("127.0.0.1", port, properties=p)
+c.subscribe("sitewatch/bench/#", qos=1)
+c.loop_start(); time.sleep(0.5); print("ready", flush=True)
+c._thread.join()
+"""
+
+
+def run_baseline(broker: Service, streams: list[tuple[str, Path, int]], n: int) -> float:
+    p = subprocess.Popen(
+        [sys.executable, "-c", BASELINE, str(broker.port), str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == "ready"
+    t0 = publish_all(broker, streams)
+    end = float(p.stdout.readline())
+    p.wait(30)
+    return end - t0
+
+
+def influx_count(influx: Service) -> int:
+    q = urllib.parse.urlencode(
+        {"db": "sitewatch", "q": f"SELECT count(zone_temp) FROM hvac WHERE site='{SITE}'"}
+    )
+    with urllib.request.urlopen(f"{influx.url}/query?{q}", timeout=10) as r:
+        data = json.load(r)
+    series = data["results"][0].get("series")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_sitewatch(
+    broker: Service, influx: Service, streams, n: int, tmp: Path, timeout: float
+) -> dict:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        SITEWATCH_MQTT_URL=broker.url,
+        SITEWATCH_MQTT_CLIENT_ID="bench-gw",
+        SITEWATCH_INFLUX_URL=influx.url,
+        SITEWATCH_INFLUX_API="v1",
+        SITEWATCH_SITE=SITE,
+        SITEWATCH_API_TOKENS="admin=bench-admin-token",
+        SITEWATCH_HTTP_BIND=f"127.0.0.1:{port}",
+        SITEWATCH_DB_URL=f"sqlite:///{tmp}/state.db",
+    )
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run"],
+        env=env,
+        cwd=tmp,
+        stderr=open(tmp / "gateway.log", "wb"),
+    )  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    if json.load(r)["status"] == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or gw.poll() is not None:
+                raise RuntimeError(f"gateway did not start, see {tmp}/gateway.log")
+            time.sleep(0.1)
+        t0 = publish_all(broker, streams)
+        stored = 0
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            stored = influx_count(influx)
+            if stored >= n:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        return {
+            "elapsed": elapsed,
+            "stored": stored,
+            "rss_mb": peak_rss_mb(gw.pid),
+            "metrics": metrics,
+        }
+    finally:
+        gw.terminate()
+        gw.wait(20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--devices", type=int, default=100)
+    ap.add_argument("--timeout", type=float, default=300)
+    args = ap.parse_args(argv)
+    n = args.messages // args.devices * args.devices
+    with tempfile.TemporaryDirectory(prefix="sw-bench-") as d:
+        tmp = Path(d)
+        broker = start_mosquitto(tmp)
+        (tmp / "influx").mkdir()
+        influx = start_influxd(tmp / "influx")
+        try:
+            streams = make_streams(tmp, n, args.devices)
+            base_s = run_baseline(broker, streams, n)
+            sw = run_sitewatch(broker, influx, streams, n, tmp, args.timeout)
+        finally:
+            broker.stop()
+            influx.stop()
+    base_rate = n / base_s
+    sw_rate = n / sw["elapsed"]
+    print(f"messages: {n} from {args.devices} devices (QoS 1, private Mosquitto, InfluxDB 1.6)")
+    el = sw["elapsed"]
+    print(f"baseline, bare paho subscriber (receive + parse): {base_rate:,.0f} msg/s ({base_s:.2f} s)")
+    print(f"sitewatch run -> InfluxDB (every point stored):   {sw_rate:,.0f} msg/s ({el:.2f} s)")
+    print(f"ratio sitewatch / baseline: {sw_rate / base_rate:.2f}")
+    print(f"points lost: {n - sw['stored']}")
+    print(f"gateway peak RSS: {sw['rss_mb']:.0f} MB")
+    return 0 if sw["stored"] == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Engine setup and schema migrations of the state store.
+
+``make_engine(url)`` returns an engine configured for the gateway:
+
+- SQLite (the default, ``sqlite:///./sitewatch.db``): WAL journal (readers never block the
+  writer), ``busy_timeout`` so a second writer waits instead of failing, foreign keys on,
+  ``synchronous=NORMAL``. Every transaction opened on the engine starts with
+  ``BEGIN IMMEDIATE``: it takes the database's single write lock up front, so writers are
+  serialised and a read-then-write transaction can never fail half-way with
+  "database is locked". Pure readers use :func:`reader` (``BEGIN`` deferred: no lock).
+- PostgreSQL (``postgresql+psycopg://...``): pre-ping on checkout; ``schema=`` puts every
+  table (and Alembic's version table) in that schema via ``search_path``.
+
+The schema is created and changed only by the Alembic migrations shipped in
+``gateway/store/migrations``; :func:`migrate` runs them to head programmatically (no
+``alembic.ini`` needed). A later migration (e.g. tickets) is added with::
+
+    from alembic import command
+    from gateway.store.db import alembic_config
+    command.revision(alembic_config(url="sqlite:///./dev.db"), "tickets")
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_BEGIN_OPTION = "sqlite_begin"
+
+
+def make_engine(db_url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """An engine for ``db_url`` (SQLAlchemy URL), set up as described in the module doc."""
+    url = make_url(db_url)
+    backend = url.get_backend_name()
+    if schema is not None and backend != "postgresql":
+        raise ValueError(f"schema= is supported for PostgreSQL only, not {backend}")
+    if backend == "sqlite":
+        return _sqlite_engine(db_url, echo=echo)
+    engine = create_engine(url, pool_pre_ping=True, echo=echo)
+    if schema is not None:
+        _set_search_path(engine, schema)
+    return engine
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine (same pool) for read-only work: on SQLite its transactions begin
+    ``DEFERRED`` and so never take the write lock. Elsewhere it is ``engine`` itself."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+
+
+def _sqlite_engine(db_url: str, *, echo: bool) -> Engine:
+    url = make_url(db_url)
+    database = url.database or ""
+    memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    connect_args: dict[str, Any] = {
+        "check_same_thread": False,
+        "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+    }
+    if memory:
+        # One shared connection, or every connection would see its own empty database.
+        engine = create_engine(url, echo=echo, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args=connect_args)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin
+        # (the module's implicit BEGIN is deferred and skips DDL).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+    return engine
+
+
+def _set_search_path(engine: Engine, schema: str) -> None:
+    if not schema.replace("_", "").isalnum():
+        raise ValueError(f"{schema!r}: a schema name is letters, digits and _")
+
+    @event.listens_for(engine, "connect", insert=True)
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f'SET search_path TO "{schema}"')
+        finally:
+            cur.close()
+        dbapi_conn.autocommit = autocommit
+
+
+def alembic_config(
+    *, connection: Connection | None = None, url: str | None = None
+) -> Config:
+    """An Alembic configuration built in code: the migrations shipped with the package,
+    run on ``connection`` (preferred) or on a fresh engine for ``url``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database of ``engine`` to ``revision`` (default: the newest)."""
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (``None``: never migrated)."""
+    with reader(engine).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with the package."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def open_store(db_url: str, **kwargs: Any) -> Engine:
+    """``make_engine`` + ``migrate``: what the gateway calls at start."""
+    engine = make_engine(db_url, **kwargs)
+    migrate(engine)
+    log.info("state store %s at revision %s", engine.url.render_as_string(), head_revision())
+    return engine

@@ -1,0 +1,178 @@
+"""Tables of the state store (alarms, journal, rule state, meta).
+
+These declarative models describe the schema the Alembic migrations in
+``gateway/store/migrations`` create; ``tests/gateway/test_store.py`` checks that the two
+never drift apart. The schema is only ever created or changed by a migration, never by
+``metadata.create_all``.
+
+Conventions:
+
+- times are epoch milliseconds in ``BIGINT`` columns named ``*_ms`` (one unit everywhere,
+  no time-zone ambiguity between SQLite and PostgreSQL; JSON output converts them with
+  :func:`gateway.clock.iso_ms`);
+- ``alarms.point`` is ``''`` when the alarm has no point, so the partial unique index on
+  ``(rule, device, point) WHERE state != 'closed'`` also covers point-less alarms;
+- ``journal`` is append-only (a trigger refuses ``UPDATE`` and ``DELETE``); it carries
+  ``alarm_id`` or ``ticket_id`` so the ticket service (a later migration adds its
+  ``tickets`` table) journals into the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A 64-bit key that is still SQLite's rowid alias (only ``INTEGER PRIMARY KEY`` is).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+OPEN_WHERE = "state != 'closed'"
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class AlarmRow(Base):
+    __tablename__ = "alarms"
+    __table_args__ = (
+        # One open alarm per (rule, device, point): enforced by the database itself.
+        sa.Index(
+            "uq_alarms_open_key",
+            "rule",
+            "device",
+            "point",
+            unique=True,
+            sqlite_where=sa.text(OPEN_WHERE),
+            postgresql_where=sa.text(OPEN_WHERE),
+        ),
+        sa.Index("ix_alarms_state", "state"),
+        sa.Index("ix_alarms_device", "device"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(sa.String(128))
+    site: Mapped[str] = mapped_column(sa.String(64))
+    system: Mapped[str | None] = mapped_column(sa.String(32))
+    device: Mapped[str] = mapped_column(sa.String(64))
+    point: Mapped[str] = mapped_column(sa.String(128), server_default="")
+    zone: Mapped[str | None] = mapped_column(sa.String(64))
+    priority: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    shelved: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    shelved_until_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    shelved_by: Mapped[str | None] = mapped_column(sa.String(128))
+    shelve_reason: Mapped[str | None] = mapped_column(sa.Text)
+    suppressed: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    suppressed_reason: Mapped[str | None] = mapped_column(sa.Text)
+    out_of_service: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    chattering: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    raised_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    activated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    source_ts_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    cleared_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    acked_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    acked_by: Mapped[str | None] = mapped_column(sa.String(128))
+    closed_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    value: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    message: Mapped[str] = mapped_column(sa.Text, server_default="")
+    action: Mapped[str] = mapped_column(sa.Text, server_default="")
+    cause: Mapped[str] = mapped_column(sa.Text, server_default="")
+    consequence: Mapped[str] = mapped_column(sa.Text, server_default="")
+    count: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    ticket_ids: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    last_hit_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    last_announced_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    escalations: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+
+
+class JournalRow(Base):
+    """Append-only: who did what to which alarm or ticket, when and why."""
+
+    __tablename__ = "journal"
+    __table_args__ = (
+        sa.Index("ix_journal_alarm_id", "alarm_id"),
+        sa.Index("ix_journal_ticket_id", "ticket_id"),
+        sa.Index("ix_journal_at_ms", "at_ms"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    alarm_id: Mapped[int | None] = mapped_column(
+        sa.BigInteger, sa.ForeignKey("alarms.id", ondelete="RESTRICT")
+    )
+    # No foreign key yet: the tickets table arrives in a later migration.
+    ticket_id: Mapped[str | None] = mapped_column(sa.String(64))
+    rule: Mapped[str | None] = mapped_column(sa.String(128))
+    device: Mapped[str | None] = mapped_column(sa.String(64))
+    point: Mapped[str | None] = mapped_column(sa.String(128))
+    state: Mapped[str | None] = mapped_column(sa.String(16))
+    detail: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+
+
+class AlarmChangeRow(Base):
+    """Bounded log of the changes sent to listeners, for SSE ``Last-Event-ID`` replay."""
+
+    __tablename__ = "alarm_changes"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    alarm_id: Mapped[int] = mapped_column(sa.BigInteger)
+    data: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+
+
+class OutOfServiceRow(Base):
+    """(rule, device) pairs an operator took out of service."""
+
+    __tablename__ = "out_of_service"
+
+    rule: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    device: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    since_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    by: Mapped[str] = mapped_column(sa.String(128))
+    reason: Mapped[str] = mapped_column(sa.Text)
+
+
+class RuleStateRow(Base):
+    """The rule engine's pending timers, saved so they resume after a restart."""
+
+    __tablename__ = "rule_state"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    saved_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    data: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+
+
+class MetaRow(Base):
+    """Named counters (``alarm_seq``: the last SSE event id handed out)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+
+
+alarms: sa.Table = AlarmRow.__table__  # type: ignore[assignment]
+journal: sa.Table = JournalRow.__table__  # type: ignore[assignment]
+alarm_changes: sa.Table = AlarmChangeRow.__table__  # type: ignore[assignment]
+out_of_service: sa.Table = OutOfServiceRow.__table__  # type: ignore[assignment]
+rule_state: sa.Table = RuleStateRow.__table__  # type: ignore[assignment]
+meta: sa.Table = MetaRow.__table__  # type: ignore[assignment]
+
+ALARM_SEQ = "alarm_seq"
