@@ -90,7 +90,12 @@ def test_event_with_point_zone_and_attrs():
 
 
 def test_status_plain_and_quoted():
-    for p, online in (("online", True), ("offline", False), ('"offline"', False), (" ONLINE\n", True)):
+    for p, online in (
+        ("online", True),
+        ("offline", False),
+        ('"offline"', False),
+        (" ONLINE\n", True),
+    ):
         m = dec("sitewatch/sc01/access/door-main/status", p)
         assert isinstance(m, Status) and m.online is online
 
