@@ -20,8 +20,22 @@ CLIENT_QUEUE = 2000
 class Hub:
     def __init__(self) -> None:
         self._clients: set[asyncio.Queue[tuple[int, dict[str, Any]] | None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def publish(self, seq: int, alarm: dict[str, Any]) -> None:
+        """Thread-safe: from another thread the change is handed to the loop."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._publish, seq, alarm)
+                return
+        self._publish(seq, alarm)
+
+    def _publish(self, seq: int, alarm: dict[str, Any]) -> None:
         for q in list(self._clients):
             try:
                 q.put_nowait((seq, alarm))
@@ -50,6 +64,7 @@ class Hub:
         heartbeat_s: float = HEARTBEAT_S,
     ) -> AsyncIterator[str]:
         """Yield SSE frames: ``initial()`` first, then live changes, heartbeats between."""
+        self._loop = asyncio.get_running_loop()
         q: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue(CLIENT_QUEUE)
         self._clients.add(q)  # subscribe before the snapshot: nothing falls in between
         try:

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fixtures.mqtt import SITEWATCH_MOSQUITTO_CONF, free_port, wait_port
+from tests.fixtures.mqtt import free_port, mosquitto_conf, wait_port
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Service:
 def start_mosquitto(tmp: Path) -> Service:
     port = free_port()
     conf = tmp / "mosquitto.conf"
-    conf.write_text(SITEWATCH_MOSQUITTO_CONF.format(port=port, dir=tmp, persistence="false"))
+    conf.write_text(mosquitto_conf(port, tmp, persistence=False))
     proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)])
     wait_port(port)
     return Service(f"mqtt://127.0.0.1:{port}", port, proc)

@@ -150,8 +150,39 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def summarize_profile(raw: Path, top: int = 25) -> str:
+    """py-spy's collapsed stacks -> the functions where the gateway spent its time."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        c = int(count)
+        total += c
+        frames = stack.split(";")
+        leaf = frames[-1]
+        own[leaf] = own.get(leaf, 0) + c
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + c
+    out = [f"{total} samples; self time:"]
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"  {100 * c / total:5.1f}%  {f}")
+    out.append("inclusive:")
+    for f, c in sorted(incl.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"  {100 * c / total:5.1f}%  {f}")
+    return "\n".join(out)
+
+
 def run_sitewatch(
-    broker: Service, influx: Service, streams, n: int, tmp: Path, timeout: float
+    broker: Service,
+    influx: Service,
+    streams: list[tuple[str, Path, int]],
+    n: int,
+    tmp: Path,
+    timeout: float,
+    profile: bool = False,
 ) -> dict:
     port = free_port()
     env = dict(os.environ)
@@ -183,6 +214,14 @@ def run_sitewatch(
             if time.monotonic() > deadline or gw.poll() is not None:
                 raise RuntimeError(f"gateway did not start, see {tmp}/gateway.log")
             time.sleep(0.1)
+        spy = None
+        if profile:
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(tmp / "profile.txt"),
+                 "-p", str(gw.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)
         t0 = publish_all(broker, streams)
         stored = 0
         end = time.monotonic() + timeout
@@ -192,6 +231,11 @@ def run_sitewatch(
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
+        prof = ""
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+            prof = summarize_profile(tmp / "profile.txt")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
         return {
@@ -199,6 +243,7 @@ def run_sitewatch(
             "stored": stored,
             "rss_mb": peak_rss_mb(gw.pid),
             "metrics": metrics,
+            "profile": prof,
         }
     finally:
         gw.terminate()
@@ -210,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--profile", action="store_true", help="sample the gateway with py-spy")
     args = ap.parse_args(argv)
     n = args.messages // args.devices * args.devices
     with tempfile.TemporaryDirectory(prefix="sw-bench-") as d:
@@ -220,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             streams = make_streams(tmp, n, args.devices)
             base_s = run_baseline(broker, streams, n)
-            sw = run_sitewatch(broker, influx, streams, n, tmp, args.timeout)
+            sw = run_sitewatch(broker, influx, streams, n, tmp, args.timeout, args.profile)
         finally:
             broker.stop()
             influx.stop()
@@ -233,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio sitewatch / baseline: {sw_rate / base_rate:.2f}")
     print(f"points lost: {n - sw['stored']}")
     print(f"gateway peak RSS: {sw['rss_mb']:.0f} MB")
+    if sw["profile"]:
+        print(sw["profile"])
     return 0 if sw["stored"] == n else 1
 
 

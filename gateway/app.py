@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Generator
@@ -19,16 +20,37 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter
 
-from gateway.clock import Clock, SystemClock
+from api.sse import Hub
+from gateway.alarms import AlarmService
+from gateway.clock import Clock, SystemClock, parse_iso_ms
 from gateway.metrics import Metrics
+from gateway.model import Event, Status, Telemetry
 from gateway.mqtt import MqttLink
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sinks import make_sink
 from gateway.site import Site, load_site
+from gateway.store import open_store
+from rules import RuleEngine, load_default_pack, load_pack
+from rules.model import RuleHit, RuleSpec
 
 log = logging.getLogger("sitewatch")
+
+LINK_RULE = RuleSpec(
+    id="gateway.broker_link",
+    system=None,
+    priority="high",
+    raises="alarm",
+    message="the gateway lost its link to the MQTT broker ({device})",
+    action="Check the broker and the network between gateway and broker; "
+    "no device data arrives while the link is down.",
+    cause="broker down, network failure or wrong credentials",
+    consequence="the control room is blind: no alarms from any device",
+)
+# after the broker link was down, silence-based offline waits this long
+LINK_GRACE_S = 120.0
+RULE_STATE_SAVE_S = 0.25
 
 
 class _Server(uvicorn.Server):
@@ -74,6 +96,101 @@ class Runtime:
         self._build_links()
         self.http: _Server | None = None
         self.stopping = asyncio.Event()
+        self._build_rules()
+
+    def _build_rules(self) -> None:
+        s = self.settings
+        self.pack = load_pack(s.rules_file) if s.rules_file else load_default_pack()
+        self.engine = RuleEngine(self.site, self.pack)
+        self.db = open_store(s.db_url)
+        specs = dict(self.pack.specs)
+        specs[LINK_RULE.id] = LINK_RULE
+        self.alarms: AlarmService | None = AlarmService(self.db, specs, self.clock, self.site)
+        self.alarm_hub = Hub()
+        self.alarms.subscribe(self._on_alarm_change)
+        state = self.alarms.load_rule_state()
+        if state:
+            self.engine.restore(state)
+        # open alarms the store knows are active keys for the engine (never raised twice)
+        self.engine.restore(
+            {
+                "active": [
+                    {
+                        "rule": a["rule"],
+                        "device": a["device"],
+                        "point": a["point"],
+                        "since_ms": parse_iso_ms(a.get("source_ts")) or self.clock.now_ms(),
+                    }
+                    for a in self.alarms.open_alarms()
+                    if a["state"] in ("active_unacked", "active_acked")
+                ]
+            }
+        )
+        self.engine.link_restored(self.clock.now_ms(), LINK_GRACE_S)
+        self._rule_state_saved = 0.0
+        self.pipeline.listeners.append(self._evaluate)
+        self.pipeline.before_ack = self._save_rule_state
+        self.alarm_errors = 0
+
+    # -- rules and alarms -------------------------------------------------------------
+    def _evaluate(self, msg: Telemetry | Event | Status) -> None:
+        if isinstance(msg, Telemetry):
+            hits = self.engine.on_telemetry(msg)
+        elif isinstance(msg, Event):
+            hits = self.engine.on_event(msg)
+        else:
+            hits = self.engine.on_status(msg, self.clock.now_ms())
+        for h in hits:
+            self._apply(h)
+
+    def _apply(self, hit: RuleHit) -> None:
+        assert self.alarms is not None
+        try:
+            self.alarms.apply(hit)
+        except Exception:  # the gateway never stops on one alarm's trouble
+            self.alarm_errors += 1
+            log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
+
+    def _save_rule_state(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._rule_state_saved < RULE_STATE_SAVE_S:
+            return
+        self._rule_state_saved = now
+        if self.alarms is not None:
+            try:
+                self.alarms.save_rule_state(self.engine.snapshot())
+            except Exception:  # noqa: BLE001 - retried at the next flush
+                log.exception("cannot save the rule engine's state")
+
+    def _on_alarm_change(self, seq: int, alarm: dict[str, Any]) -> None:
+        self.alarm_hub.publish(seq, alarm)
+        topic = f"sitewatch/{self.site_id}/alarms/{alarm['id']}"
+        try:
+            self.publish(topic, json.dumps(alarm, separators=(",", ":")).encode(), 1, True)
+        except Exception:  # noqa: BLE001
+            log.exception("cannot publish alarm %s", alarm["id"])
+
+    def ack_alarm(self, alarm_id: int, user: str, note: str | None) -> dict[str, Any]:
+        assert self.alarms is not None
+        result = self.alarms.ack(alarm_id, user, note)
+        for h in self.engine.acknowledged(
+            result["rule"], result["device"], result["point"], self.clock.now_ms()
+        ):
+            self._apply(h)
+        return result
+
+    async def _ticker(self) -> None:
+        """Once a second: complete delays on the clock, judge silence, alarm timers."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                now = self.clock.now_ms()
+                for h in self.engine.tick(now):
+                    self._apply(h)
+                if self.alarms is not None:
+                    self.alarms.tick(now / 1000)
+            except Exception:  # noqa: BLE001
+                log.exception("ticker failed; going on")
 
     # -- construction -------------------------------------------------------------------
     def _build_links(self) -> None:
@@ -121,6 +238,25 @@ class Runtime:
         g.set(1 if up else 0)
         if up and link.reconnects:
             self.metrics.mqtt_reconnects.labels(link=link.name).inc()
+        if self.stopping.is_set() or not hasattr(self, "engine"):
+            return
+        now = self.clock.now_ms()
+        if up:
+            self.engine.link_restored(now, LINK_GRACE_S)
+        else:
+            self.engine.link_lost(now)
+        self._apply(
+            RuleHit(
+                rule=LINK_RULE.id,
+                site=self.site_id,
+                system="gateway",
+                device=f"{self.settings.mqtt_client_id}-{link.name}",
+                point=None,
+                active=not up,
+                ts_ms=now,
+                message=LINK_RULE.message.format(device=f"{link.name} link"),
+            )
+        )
 
     # -- health -------------------------------------------------------------------------
     def refresh_gauges(self) -> None:
@@ -168,8 +304,11 @@ class Runtime:
                     )
                     self.http = _Server(cfg)
                     tg.create_task(self.http.serve(), name="http")
+                ticker = tg.create_task(self._ticker(), name="ticker")
                 await stop.wait()
                 self.stopping.set()
+                ticker.cancel()
+                self.alarm_hub.close_all()
                 # drain: no new messages, store what we have, ack it, then disconnect
                 for link in self.links:
                     link.pause()
@@ -182,5 +321,4 @@ class Runtime:
                     self.http.should_exit = True
         finally:
             await self.sink.stop()
-            # the last acks for what the sink stored on stop
-            await asyncio.sleep(0)
+            self._save_rule_state(force=True)

@@ -16,6 +16,15 @@ from gateway.settings import ROLES, Settings, SettingsError, load_settings
 log = logging.getLogger("sitewatch")
 
 DEMO_BROKER_PORT = 11883
+# the demo's building has a bad day, so the control room has something to show
+DEMO_TOUR = (
+    "lamp_failure@30",
+    "door_held@60",
+    "ahu_fault@90",
+    "zone_overheat@120",
+    "filter_clog@150",
+    "fire_alarm@240",
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -71,7 +80,13 @@ async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(rt.run(stop), name="gateway")
             tg.create_task(
-                simulate(settings.mqtt_url, rt.site, site_id=settings.site, stop=stop),
+                simulate(
+                    settings.mqtt_url,
+                    rt.site,
+                    site_id=settings.site,
+                    stop=stop,
+                    scenarios=DEMO_TOUR,
+                ),
                 name="simulator",
             )
     finally:

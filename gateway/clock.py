@@ -69,3 +69,11 @@ def iso_ms(epoch_ms: int | float | None) -> str | None:
         return None
     dt = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
+
+
+def parse_iso_ms(text: str | None) -> int | None:
+    """The inverse of :func:`iso_ms` (any RFC 3339 time with an offset)."""
+    if not text:
+        return None
+    t = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    return round(datetime.fromisoformat(t).timestamp() * 1000)

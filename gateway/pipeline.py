@@ -68,6 +68,8 @@ class Pipeline:
         }
         self._rejected: dict[str, Any] = {}
         self.listeners: list[Callable[[Telemetry | Event | Status], None]] = []
+        # called before messages are acknowledged (e.g. to save the rule engine's timers)
+        self.before_ack: Callable[[], None] | None = None
         self.received = 0
         sink.on_durable = self._on_durable
         sink.on_rejected = self._on_store_rejected
@@ -124,6 +126,11 @@ class Pipeline:
             self.sink.mark(self._seq)
 
     def _on_durable(self, durable_seq: int) -> None:
+        if self.before_ack is not None:
+            try:
+                self.before_ack()
+            except Exception:  # noqa: BLE001
+                log.exception("before_ack failed")
         for name, pend in self._pending.items():
             link = self._links[name]
             gen = link.generation

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     telemetry_db: str = Field(
         "", description="embedded telemetry store (SQLite file) when no InfluxDB"
     )
+    rules_file: str = Field("", description="rule pack (YAML); empty = the default pack")
     queue_size: int = Field(50_000, ge=100, description="readings buffered between stages")
 
     @field_validator("mqtt_url")

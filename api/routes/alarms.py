@@ -32,7 +32,7 @@ def _svc(rt: Any) -> Any:
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from gateway.alarms import Conflict, NotFound
+    from gateway.alarms import Conflict, Invalid, NotFound
 
     try:
         return fn(*args, **kwargs)
@@ -40,6 +40,8 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(404, str(exc)) from None
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
+    except Invalid as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("")
@@ -95,16 +97,20 @@ def get_alarm(alarm_id: int, rt: RuntimeDep, user: CurrentUser) -> dict[str, Any
     return result
 
 
+# operator actions run on the event loop, like every other change to alarms
+
+
 @router.post("/{alarm_id}/ack")
-def ack(alarm_id: int, rt: RuntimeDep, user: Operator, body: AlarmAck | None = None) -> Any:
-    return _call(_svc(rt).ack, alarm_id, user.name, body.note if body else None)
+async def ack(alarm_id: int, rt: RuntimeDep, user: Operator, body: AlarmAck | None = None) -> Any:
+    _svc(rt)
+    return _call(rt.ack_alarm, alarm_id, user.name, body.note if body else None)
 
 
 @router.post("/{alarm_id}/shelve")
-def shelve(alarm_id: int, body: AlarmShelve, rt: RuntimeDep, user: Operator) -> Any:
+async def shelve(alarm_id: int, body: AlarmShelve, rt: RuntimeDep, user: Operator) -> Any:
     return _call(_svc(rt).shelve, alarm_id, user.name, body.minutes, body.reason)
 
 
 @router.post("/{alarm_id}/unshelve")
-def unshelve(alarm_id: int, rt: RuntimeDep, user: Operator) -> Any:
+async def unshelve(alarm_id: int, rt: RuntimeDep, user: Operator) -> Any:
     return _call(_svc(rt).unshelve, alarm_id, user.name)
