@@ -143,6 +143,13 @@ def influx_count(influx: Service) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -162,6 +169,8 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
         c = int(count)
         total += c
         frames = stack.split(";")
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].rsplit(":", 1)[0] + ")"
+                  if " (" in f else f for f in frames]
         leaf = frames[-1]
         own[leaf] = own.get(leaf, 0) + c
         for f in set(frames):
@@ -222,6 +231,8 @@ def run_sitewatch(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             time.sleep(1)
+        cpu0 = {"gateway": cpu_seconds(gw.pid), "mosquitto": cpu_seconds(broker.proc.pid),
+                "influxd": cpu_seconds(influx.proc.pid)}
         t0 = publish_all(broker, streams)
         stored = 0
         end = time.monotonic() + timeout
@@ -231,6 +242,11 @@ def run_sitewatch(
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
+        cpu = {
+            "gateway": cpu_seconds(gw.pid) - cpu0["gateway"],
+            "mosquitto": cpu_seconds(broker.proc.pid) - cpu0["mosquitto"],
+            "influxd": cpu_seconds(influx.proc.pid) - cpu0["influxd"],
+        }
         prof = ""
         if spy is not None:
             spy.send_signal(2)
@@ -244,6 +260,7 @@ def run_sitewatch(
             "rss_mb": peak_rss_mb(gw.pid),
             "metrics": metrics,
             "profile": prof,
+            "cpu": cpu,
         }
     finally:
         gw.terminate()
@@ -279,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio sitewatch / baseline: {sw_rate / base_rate:.2f}")
     print(f"points lost: {n - sw['stored']}")
     print(f"gateway peak RSS: {sw['rss_mb']:.0f} MB")
+    busy = ", ".join(f"{k} {v:.1f} s ({100 * v / el:.0f}% of a core)" for k, v in sw["cpu"].items())
+    print(f"CPU during the sitewatch run: {busy}")
     if sw["profile"]:
         print(sw["profile"])
     return 0 if sw["stored"] == n else 1

@@ -73,7 +73,12 @@ class Runtime:
         serve_http: bool = True,
     ) -> None:
         self.settings = settings
-        self.site = site or load_site(settings.site_file or None)
+        site = site or load_site(settings.site_file or None)
+        if site.site != settings.site:
+            # the configured site id (SITEWATCH_SITE) names the site on the wire and in
+            # every alarm, whatever id the site file carries
+            site = site.model_copy(update={"site": settings.site})
+        self.site = site
         self.site_id = settings.site
         self.clock: Clock = clock or SystemClock()
         self.tokens = tokens if tokens is not None else settings.tokens

@@ -59,6 +59,10 @@ def _reject_constant(name: str) -> Any:
     raise _Reject("bad_value", f"{name} is not a finite number")
 
 
+# one decoder for every message: json.loads(..., parse_constant=...) would build a new one
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_ts(raw: Any, now_ms: int) -> int:
     """Epoch ms (int) or RFC 3339 string -> epoch ms; ``None`` -> now."""
     if raw is None:
@@ -147,7 +151,7 @@ class ContractDecoder:
                 raise _Reject("bad_status", f"status {text[:40]!r} is neither online nor offline")
             return Status(site, system, device, text == "online", now_ms)
         try:
-            obj = json.loads(payload, parse_constant=_reject_constant)
+            obj = _JSON.decode(payload.decode("utf-8"))
         except UnicodeDecodeError:
             raise _Reject("bad_encoding") from None
         except ValueError as exc:

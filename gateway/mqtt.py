@@ -45,6 +45,40 @@ log = logging.getLogger("sitewatch.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
+READ_BATCH = 256
+
+
+class _BufferedClient(paho.Client):
+    """paho's client reading the socket through a 64 KiB buffer.
+
+    paho reads every packet header a byte at a time (one ``recv`` system call per byte):
+    at thousands of messages a second that was the gateway's largest single cost (see
+    bench/RESULTS.md). Here ``_sock_recv`` serves those small reads from a buffer filled by
+    one large ``recv``. The link's reader keeps calling ``loop_read`` while the buffer
+    holds bytes, since epoll cannot see them.
+    """
+
+    _rbuf = b""
+    _rpos = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(65536)
+            if not data:
+                return data  # EOF: paho sees the connection closed
+            self._rbuf = data
+            self._rpos = 0
+        end = self._rpos + bufsize
+        chunk = self._rbuf[self._rpos : end]
+        self._rpos = min(end, len(self._rbuf))
+        return chunk
+
+    def buffered(self) -> int:
+        return len(self._rbuf) - self._rpos
+
+    def reset_buffer(self) -> None:
+        self._rbuf = b""
+        self._rpos = 0
 
 
 class MqttLink:
@@ -75,6 +109,7 @@ class MqttLink:
         self.connected = False
         self.session_present: bool | None = None
         self.reconnects = 0
+        self._rx = 0
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lost: asyncio.Event | None = None
@@ -84,11 +119,11 @@ class MqttLink:
         self._client = self._make_client(will)
 
     # -- paho client ------------------------------------------------------------------
-    def _make_client(self, will: tuple[str, bytes, bool] | None) -> paho.Client:
+    def _make_client(self, will: tuple[str, bytes, bool] | None) -> _BufferedClient:
         kwargs: dict[str, Any] = {}
         if not self.v5:
             kwargs["clean_session"] = False
-        c = paho.Client(
+        c = _BufferedClient(
             paho.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
@@ -115,6 +150,7 @@ class MqttLink:
         return c
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._rx += 1
         try:
             self.on_message(self, msg)
         except Exception:  # the gateway never crashes on a message
@@ -157,13 +193,24 @@ class MqttLink:
         assert loop is not None
         fd = sock.fileno()
 
+        bc = self._client
+
         def reader() -> None:
+            # paho reads one packet per loop_read(): go on while bytes are waiting in our
+            # buffer or in the SSL object (epoll cannot see those), READ_BATCH at a time
             try:
-                while True:
+                for _ in range(READ_BATCH):
+                    before = self._rx
                     client.loop_read()
+                    if bc.buffered() > 0:
+                        continue
                     pending = getattr(client.socket(), "pending", None)
-                    if not (pending and pending() > 0):
-                        break
+                    if pending and pending() > 0:
+                        continue
+                    if self._rx == before:
+                        return  # the socket is drained: epoll wakes us for more
+                if bc.buffered() > 0 and self._loop is not None:
+                    self._loop.call_soon(reader)  # let others run, then go on
             except Exception as exc:  # noqa: BLE001 - a broken socket is a lost link
                 log.warning("%s: read failed: %s", self.name, exc)
                 if self._lost is not None:
@@ -272,6 +319,7 @@ class MqttLink:
                 self._loop.remove_writer(sock.fileno())
         with contextlib.suppress(Exception):
             self._client._sock_close()  # noqa: SLF001 - paho has no public "drop socket"
+        self._client.reset_buffer()  # bytes of the old connection mean nothing on a new one
 
     async def wait_connected(self) -> None:
         """Return once the link is up (use ``asyncio.wait_for`` for a deadline)."""

@@ -176,3 +176,92 @@ rule_state: sa.Table = RuleStateRow.__table__  # type: ignore[assignment]
 meta: sa.Table = MetaRow.__table__  # type: ignore[assignment]
 
 ALARM_SEQ = "alarm_seq"
+
+
+# --------------------------------------------------------------------- tickets (0002)
+TICKET_OPEN_WHERE = "status NOT IN ('closed', 'cancelled')"
+
+
+class TicketRow(Base):
+    """Maintenance tickets (``gateway.tickets``): one open ticket per (rule, device, crew),
+    enforced by a partial unique index (person tickets have no rule, and NULLs never
+    collide)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.Index(
+            "uq_tickets_open_key",
+            "rule",
+            "device",
+            "crew",
+            unique=True,
+            sqlite_where=sa.text(TICKET_OPEN_WHERE),
+            postgresql_where=sa.text(TICKET_OPEN_WHERE),
+        ),
+        sa.Index("ix_tickets_status", "status"),
+        sa.Index("ix_tickets_crew", "crew"),
+        sa.Index("ix_tickets_assignee", "assignee"),
+        sa.Index("ix_tickets_created_at_ms", "created_at_ms"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(sa.String(256))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    category: Mapped[str] = mapped_column(sa.String(32))
+    priority: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    rule: Mapped[str | None] = mapped_column(sa.String(128))
+    crew: Mapped[str] = mapped_column(sa.String(64))
+    assignee: Mapped[str | None] = mapped_column(sa.String(64))
+    device: Mapped[str | None] = mapped_column(sa.String(64))
+    system: Mapped[str | None] = mapped_column(sa.String(32))
+    zone: Mapped[str | None] = mapped_column(sa.String(64))
+    alarm_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_by: Mapped[str] = mapped_column(sa.String(128))
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    assigned_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    started_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    resolved_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    closed_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    cancelled_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    assign_by_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    respond_by_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    resolve_by_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    callback_by_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    breached: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    escalations: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    escalated_to: Mapped[str | None] = mapped_column(sa.String(128))
+    repeat_of: Mapped[int | None] = mapped_column(sa.BigInteger)
+    satisfaction: Mapped[int | None] = mapped_column(sa.Integer)
+    condition_active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    condition_cleared_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    reopened: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+
+
+class OutboxRow(Base):
+    """Durable notifications (``gateway.outbox``): delivered oldest first per ``dest``
+    and deleted once delivered."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_dest_id", "dest", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dest: Mapped[str] = mapped_column(sa.String(512))
+    topic: Mapped[str] = mapped_column(sa.String(512))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    ticket_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    last_attempt_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+tickets: sa.Table = TicketRow.__table__  # type: ignore[assignment]
+outbox: sa.Table = OutboxRow.__table__  # type: ignore[assignment]

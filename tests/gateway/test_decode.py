@@ -69,7 +69,7 @@ def test_old_readings_are_accepted_future_ones_are_not():
         ("sitewatch/sc01/fire/fp-01/event", '{"type": "fire alarm"}', "bad_event"),
         ("sitewatch/sc01/fire/fp-01/event", '{"type": "fire_alarm", "point": 3}', "bad_event"),
         ("sitewatch/sc01/fire/fp-01/status", "maybe", "bad_status"),
-        (T, b"\xff\xfe", "bad_json"),
+        (T, b"\xff\xfe", "bad_encoding"),
         (T, b"{" * 100_000, "too_large"),
     ],
 )
