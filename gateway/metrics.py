@@ -23,6 +23,12 @@ class Metrics:
         self.queue_depth = Gauge(
             "sitewatch_queue_depth", "items waiting between stages", ["stage"], registry=r
         )
+        self.dropped = Counter(
+            "sitewatch_messages_dropped",
+            "QoS 0 messages dropped because the store is behind (QoS 1 waits instead)",
+            ["reason"],
+            registry=r,
+        )
         self.unacked = Gauge(
             "sitewatch_mqtt_unacked", "QoS 1 messages received and not yet acknowledged", registry=r
         )

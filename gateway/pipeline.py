@@ -12,6 +12,12 @@ sequence number below which everything is stored (``durable_seq``); the pipeline
 acknowledges those messages to the broker, in the order they arrived on their link. A
 rejected message is safe once its dead letter is queued, but it is still acknowledged in
 order with the rest, never ahead of a reading that arrived before it.
+
+Backpressure is explicit and bounded: the broker sends at most ``receive_maximum``
+unacknowledged QoS 1 messages (MQTT 5), so at most that many wait in the sink while the
+store is slow or down; the rest wait in the broker's queue for our persistent session.
+QoS 0 messages have no such bound: while the sink is full they are dropped and counted
+(``sitewatch_messages_dropped_total``), never silently.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class Pipeline:
             for k in ("telemetry", "event", "status", "rejected")
         }
         self._rejected: dict[str, Any] = {}
+        self._dropped_qos0 = metrics.dropped.labels(reason="qos0_store_behind")
         self.listeners: list[Callable[[Telemetry | Event | Status], None]] = []
         # called before messages are acknowledged (e.g. to save the rule engine's timers)
         self.before_ack: Callable[[], None] | None = None
@@ -95,6 +102,10 @@ class Pipeline:
             self._ack_now(link, msg)
             return
         self.received += 1
+        if msg.qos == 0 and not self.sink.has_room():
+            # best effort by the sender's choice: under backpressure it is dropped, counted
+            self._dropped_qos0.inc()
+            return
         now = self.clock.now_ms()
         res = self.decoder.decode(topic, msg.payload, now)
         self._seq += 1

@@ -1,0 +1,134 @@
+"""The pipeline without a broker: ordered acks, rejections, own topics, QoS 0 backpressure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from gateway.clock import ManualClock
+from gateway.metrics import Metrics
+from gateway.model import Event, Telemetry
+from gateway.pipeline import Pipeline
+from gateway.registry import Registry
+from gateway.site import load_site
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.on_durable: Any = None
+        self.on_rejected: Any = None
+        self.items: list[tuple[int, Any]] = []
+        self.room = True
+
+    def submit(self, msg: Telemetry | Event, seq: int) -> None:
+        self.items.append((seq, msg))
+
+    def mark(self, seq: int) -> None:
+        self.items.append((seq, None))
+
+    def has_room(self) -> bool:
+        return self.room
+
+
+class FakeLink:
+    def __init__(self, name: str = "main") -> None:
+        self.name = name
+        self.generation = 0
+        self.acked: list[int] = []
+
+    def ack(self, mid: int) -> None:
+        self.acked.append(mid)
+
+
+def msg(topic: str, payload: Any, mid: int, qos: int = 1) -> paho.MQTTMessage:
+    m = paho.MQTTMessage(mid=mid, topic=topic.encode())
+    m.payload = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    m.qos = qos
+    return m
+
+
+def make() -> tuple[Pipeline, FakeSink, FakeLink, list[tuple[str, bytes]], Metrics]:
+    clock = ManualClock()
+    sink = FakeSink()
+    metrics = Metrics()
+    published: list[tuple[str, bytes]] = []
+    p = Pipeline(
+        "sc01",
+        Registry(load_site(), clock),
+        sink,
+        metrics,
+        clock,
+        publish=lambda t, b, q, r: published.append((t, b)),
+    )
+    link = FakeLink()
+    p.add_link(link)  # type: ignore[arg-type]
+    return p, sink, link, published, metrics
+
+
+T = "sitewatch/sc01/hvac/fcu-x/telemetry"
+
+
+def test_acks_follow_durability_in_arrival_order() -> None:
+    p, sink, link, _, _ = make()
+    for mid in (5, 6, 7):
+        p.on_message(link, msg(T, {"zone_temp": 20 + mid}, mid))  # type: ignore[arg-type]
+    assert link.acked == []  # nothing is safe yet
+    sink.on_durable(sink.items[1][0])
+    assert link.acked == [5, 6]
+    sink.on_durable(sink.items[2][0])
+    assert link.acked == [5, 6, 7]
+
+
+def test_rejected_message_is_dead_lettered_counted_and_acked_in_order() -> None:
+    p, sink, link, published, metrics = make()
+    p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
+    p.on_message(link, msg(T, b"{oops", 2))  # type: ignore[arg-type]
+    assert [t for t, _ in published] == ["sitewatch/sc01/deadletter"]
+    body = json.loads(published[0][1])
+    assert body["reason"] == "bad_json" and body["topic"] == T and body["payload"] == "{oops"
+    assert metrics.rejected.labels(reason="bad_json")._value.get() == 1
+    sink.on_durable(sink.items[0][0])
+    assert link.acked == [1]  # the rejection waits behind the reading before it
+    sink.on_durable(sink.items[1][0])
+    assert link.acked == [1, 2]
+
+
+def test_own_output_topics_are_not_input() -> None:
+    p, sink, link, published, _ = make()
+    p.on_message(link, msg("sitewatch/sc01/alarms/17", {"id": 17}, 3))  # type: ignore[arg-type]
+    p.on_message(link, msg("sitewatch/sc01/deadletter", {"x": 1}, 4))  # type: ignore[arg-type]
+    assert p.received == 0 and published == []
+    sink.on_durable(sink.items[-1][0])
+    assert link.acked == [3, 4]
+
+
+def test_stale_handles_of_a_lost_connection_are_not_acked() -> None:
+    p, sink, link, _, _ = make()
+    p.on_message(link, msg(T, {"zone_temp": 21}, 9))  # type: ignore[arg-type]
+    link.generation += 1  # reconnected: the broker redelivers message 9 itself
+    sink.on_durable(sink.items[0][0])
+    assert link.acked == []
+
+
+def test_qos0_dropped_and_counted_when_the_store_is_behind() -> None:
+    p, sink, link, _, metrics = make()
+    sink.room = False
+    p.on_message(link, msg(T, {"zone_temp": 21}, 0, qos=0))  # type: ignore[arg-type]
+    p.on_message(link, msg(T, {"zone_temp": 22}, 11, qos=1))  # type: ignore[arg-type]
+    assert [type(m).__name__ for _, m in sink.items] == ["Telemetry"]
+    assert metrics.dropped.labels(reason="qos0_store_behind")._value.get() == 1
+
+
+def test_listener_errors_never_stop_ingest() -> None:
+    p, sink, link, _, _ = make()
+
+    def boom(_: object) -> None:
+        raise RuntimeError("bug")
+
+    p.listeners.append(boom)
+    p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
+    p.on_message(link, msg(T, {"zone_temp": 22}, 2))  # type: ignore[arg-type]
+    assert len(sink.items) == 2
+    assert p.registry.devices["fcu-x"].values["zone_temp"] == 22.0
