@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.routes import alarms, devices, health
+from api.routes import alarms, devices, health, kpis, tickets, ui
 
 if TYPE_CHECKING:
     from gateway.app import Runtime
@@ -32,6 +32,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alarms.router)
+    app.include_router(tickets.router)
+    app.include_router(kpis.router)
+    app.include_router(ui.router)
     for extra in runtime.extra_routers():
         app.include_router(extra)
     return app

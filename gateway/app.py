@@ -23,15 +23,18 @@ from fastapi import APIRouter
 from api.sse import Hub
 from gateway.alarms import AlarmService
 from gateway.clock import Clock, SystemClock, parse_iso_ms
+from gateway.dispatch import ServiceLevels
 from gateway.metrics import Metrics
 from gateway.model import Event, Status, Telemetry
 from gateway.mqtt import MqttLink
+from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sinks import make_sink
 from gateway.site import Site, load_site
 from gateway.store import open_store
+from gateway.tickets import TicketService
 from rules import RuleEngine, load_default_pack, load_pack
 from rules.model import RuleHit, RuleSpec
 
@@ -113,6 +116,17 @@ class Runtime:
         self.alarms: AlarmService | None = AlarmService(self.db, specs, self.clock, self.site)
         self.alarm_hub = Hub()
         self.alarms.subscribe(self._on_alarm_change)
+        # tickets: dispatched from rule hits and people, notified through the outbox
+        self.outbox = Outbox(
+            self.db, self.clock, self.site_id, mqtt=self.links[0] if self.links else None,
+            webhooks=s.webhook_urls, secret=s.webhook_secret,
+            backoff_max_s=s.outbox_backoff_max_s, timeout_s=s.webhook_timeout_s,
+        )
+        self.tickets: TicketService | None = TicketService(
+            self.db, specs, self.clock, self.site, site_id=self.site_id, alarms=self.alarms,
+            outbox=self.outbox, levels=ServiceLevels(s.ticket_sla),
+            escalate_at=s.ticket_escalate_at,
+        )
         state = self.alarms.load_rule_state()
         if state:
             self.engine.restore(state)
@@ -133,12 +147,15 @@ class Runtime:
         )
         self.engine.link_restored(self.clock.now_ms(), LINK_GRACE_S)
         self._rule_state_saved = 0.0
+        self._rules_dirty = False
+        self._deferred_save: asyncio.TimerHandle | None = None
         self.pipeline.listeners.append(self._evaluate)
         self.pipeline.before_ack = self._save_rule_state
         self.alarm_errors = 0
 
     # -- rules and alarms -------------------------------------------------------------
     def _evaluate(self, msg: Telemetry | Event | Status) -> None:
+        self._rules_dirty = True
         if isinstance(msg, Telemetry):
             hits = self.engine.on_telemetry(msg)
         elif isinstance(msg, Event):
@@ -150,22 +167,50 @@ class Runtime:
 
     def _apply(self, hit: RuleHit) -> None:
         assert self.alarms is not None
+        self._rules_dirty = True  # a hit moved the engine (on a message, the clock or an ack)
         try:
-            self.alarms.apply(hit)
+            alarm = self.alarms.apply(hit)
         except Exception:  # the gateway never stops on one alarm's trouble
             self.alarm_errors += 1
             log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
+            alarm = None
+        if self.tickets is not None:
+            try:
+                self.tickets.on_hit(hit, alarm.id if alarm is not None else None)
+            except Exception:  # noqa: BLE001 - nor on one ticket's
+                log.exception("cannot dispatch tickets for %s %s", hit.rule, hit.device)
 
-    def _save_rule_state(self, force: bool = False) -> None:
+    def _save_rule_state(self, force: bool = False) -> bool:
+        """Save the engine's state (pending timers) before messages are acknowledged.
+
+        At most once per ``RULE_STATE_SAVE_S``: a call within that time returns ``False``,
+        so the pipeline holds its acknowledgements, and a save follows at the end of the
+        interval, which then releases them (a message is never acknowledged before the
+        timer it started is saved, else a crash would lose it). Nothing evaluated since
+        the last save: nothing to do."""
+        if not force and not self._rules_dirty:
+            return True
         now = time.monotonic()
-        if not force and now - self._rule_state_saved < RULE_STATE_SAVE_S:
-            return
+        wait = self._rule_state_saved + RULE_STATE_SAVE_S - now
+        if not force and wait > 0:
+            if self._deferred_save is None:
+                self._deferred_save = asyncio.get_running_loop().call_later(
+                    wait, self._save_deferred
+                )
+            return False
         self._rule_state_saved = now
+        self._rules_dirty = False
         if self.alarms is not None:
             try:
                 self.alarms.save_rule_state(self.engine.snapshot())
             except Exception:  # noqa: BLE001 - retried at the next flush
                 log.exception("cannot save the rule engine's state")
+        return True
+
+    def _save_deferred(self) -> None:
+        self._deferred_save = None
+        self._save_rule_state(force=True)
+        self.pipeline.ack_held()
 
     def _on_alarm_change(self, seq: int, alarm: dict[str, Any]) -> None:
         self.alarm_hub.publish(seq, alarm)
@@ -194,6 +239,8 @@ class Runtime:
                     self._apply(h)
                 if self.alarms is not None:
                     self.alarms.tick(now / 1000)
+                if self.tickets is not None:
+                    self.tickets.tick(now)
             except Exception:  # noqa: BLE001
                 log.exception("ticker failed; going on")
 
@@ -310,9 +357,11 @@ class Runtime:
                     self.http = _Server(cfg)
                     tg.create_task(self.http.serve(), name="http")
                 ticker = tg.create_task(self._ticker(), name="ticker")
+                outbox = tg.create_task(self.outbox.run(), name="outbox")
                 await stop.wait()
                 self.stopping.set()
                 ticker.cancel()
+                outbox.cancel()
                 self.alarm_hub.close_all()
                 # drain: no new messages, store what we have, ack it, then disconnect
                 for link in self.links:
@@ -326,4 +375,7 @@ class Runtime:
                     self.http.should_exit = True
         finally:
             await self.sink.stop()
+            if self._deferred_save is not None:
+                self._deferred_save.cancel()
+                self._deferred_save = None
             self._save_rule_state(force=True)

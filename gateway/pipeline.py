@@ -75,8 +75,10 @@ class Pipeline:
         self._rejected: dict[str, Any] = {}
         self._dropped_qos0 = metrics.dropped.labels(reason="qos0_store_behind")
         self.listeners: list[Callable[[Telemetry | Event | Status], None]] = []
-        # called before messages are acknowledged (e.g. to save the rule engine's timers)
-        self.before_ack: Callable[[], None] | None = None
+        # called before messages are acknowledged (e.g. to save the rule engine's timers);
+        # returning False holds the acknowledgements until ack_held() is called
+        self.before_ack: Callable[[], bool | None] | None = None
+        self._held_seq = -1
         self.received = 0
         sink.on_durable = self._on_durable
         sink.on_rejected = self._on_store_rejected
@@ -139,9 +141,21 @@ class Pipeline:
     def _on_durable(self, durable_seq: int) -> None:
         if self.before_ack is not None:
             try:
-                self.before_ack()
+                if self.before_ack() is False:
+                    # not ready to acknowledge yet: the hook calls ack_held() once it is
+                    self._held_seq = max(self._held_seq, durable_seq)
+                    return
             except Exception:  # noqa: BLE001
                 log.exception("before_ack failed")
+        self._ack_upto(durable_seq)
+
+    def ack_held(self) -> None:
+        """Acknowledge what ``before_ack`` held back (it returned ``False``)."""
+        seq, self._held_seq = self._held_seq, -1
+        if seq >= 0:
+            self._ack_upto(seq)
+
+    def _ack_upto(self, durable_seq: int) -> None:
         for name, pend in self._pending.items():
             link = self._links[name]
             gen = link.generation

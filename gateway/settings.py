@@ -113,6 +113,21 @@ class Settings(BaseSettings):
     )
     rules_file: str = Field("", description="rule pack (YAML); empty = the default pack")
     queue_size: int = Field(50_000, ge=100, description="readings buffered between stages")
+    # tickets (gateway.tickets, gateway.outbox)
+    webhooks: str = Field("", description="comma-separated URLs POSTed every ticket change")
+    webhook_secret: str = Field("", description="HMAC-SHA256 key of X-Sitewatch-Signature")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300)
+    outbox_backoff_max_s: float = Field(
+        60.0, gt=0, le=3600, description="longest wait between two delivery attempts"
+    )
+    ticket_sla: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="service-level overrides: {'<priority>'|'<category>'|'<priority>/<category>':"
+        " {assign|respond|resolve|callback: minutes}} (YAML mapping, or JSON in the variable)",
+    )
+    ticket_escalate_at: float = Field(
+        0.8, gt=0, lt=1, description="escalate when this fraction of a clock has run"
+    )
 
     @field_validator("mqtt_url")
     @classmethod
@@ -140,6 +155,22 @@ class Settings(BaseSettings):
     @classmethod
     def _tokens(cls, v: str) -> str:
         parse_tokens(v)
+        return v
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, v: str) -> str:
+        for url in (u.strip() for u in v.split(",")):
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{url!r}: a webhook URL starts with http:// or https://")
+        return v
+
+    @field_validator("ticket_sla")
+    @classmethod
+    def _sla(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from gateway.dispatch import ServiceLevels
+
+        ServiceLevels(v)
         return v
 
     @field_validator("db_url")
@@ -170,6 +201,10 @@ class Settings(BaseSettings):
     @property
     def http_port(self) -> int:
         return int(self.http_bind.rpartition(":")[2])
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.webhooks.split(",") if u.strip()]
 
     @property
     def priority_systems(self) -> tuple[str, ...]:
