@@ -1,0 +1,350 @@
+// Tickets: the board by status and crew, one ticket's detail, new tickets and moves.
+
+import { can, get, items, post } from "./api.js";
+import { dateTime, dialog, duration, h, label, parseTime, prioRank, replace, toast } from "./dom.js";
+import { deviceName, store } from "./store.js";
+
+export const BOARD_STATUSES = ["open", "assigned", "in_progress", "on_hold", "resolved"];
+export const DONE_STATUSES = ["closed", "cancelled"];
+const CATEGORIES = ["repair", "cleaning", "security", "complaint", "enquiry"];
+
+/** the clock that runs in each status, and its name */
+export function dueOf(t) {
+  switch (t.status) {
+    case "open":
+      return ["assign", t.assign_by];
+    case "assigned":
+      return ["start", t.respond_by];
+    case "in_progress":
+    case "on_hold":
+      return ["resolve", t.resolve_by];
+    case "resolved":
+      return t.source === "person" ? ["follow-up call", t.callback_by] : [null, null];
+    default:
+      return [null, null];
+  }
+}
+
+export function breachedList(t) {
+  if (Array.isArray(t.breached)) return t.breached.map(String);
+  if (t.breached && typeof t.breached === "object") return Object.keys(t.breached).filter((k) => t.breached[k]);
+  return [];
+}
+
+export function dueChip(t, now = Date.now()) {
+  const [what, due] = dueOf(t);
+  const ms = parseTime(due);
+  if (!what || ms === null) return null;
+  const left = ms - now;
+  const late = left < 0;
+  const soon = !late && left < 15 * 60_000;
+  return h(
+    "span",
+    { class: ["due", late && "late", soon && "soon"], dataset: { due: due } },
+    late ? `${what} overdue ${duration(left)}` : `${what} by ${dateTime(due)} (${duration(left)})`,
+  );
+}
+
+export function memberName(id) {
+  if (!id) return null;
+  if (store.site) for (const c of store.site.crews || []) for (const m of c.members || []) if (m.id === id) return m.name;
+  return id;
+}
+
+export function crewName(id) {
+  if (!id) return "No crew";
+  if (store.site) for (const c of store.site.crews || []) if (c.id === id) return c.name;
+  return id;
+}
+
+export async function transition(t, to, extra = {}) {
+  const body = { to, ...extra };
+  for (const k of Object.keys(body)) if (body[k] === undefined || body[k] === "") delete body[k];
+  return post(`/api/v1/tickets/${encodeURIComponent(t.id)}/transition`, body);
+}
+
+/** moves a person may offer from each status (the server has the last word: 409) */
+export function nextMoves(t) {
+  switch (t.status) {
+    case "open":
+      return ["assigned", "in_progress", "cancelled"];
+    case "assigned":
+      return ["in_progress", "on_hold", "cancelled"];
+    case "in_progress":
+      return ["on_hold", "resolved"];
+    case "on_hold":
+      return ["in_progress", "resolved"];
+    case "resolved":
+      return ["closed", "in_progress"];
+    default:
+      return [];
+  }
+}
+
+const MOVE_TEXT = {
+  assigned: "Assign…",
+  in_progress: "Start work",
+  on_hold: "Put on hold…",
+  resolved: "Resolve…",
+  closed: "Close…",
+  cancelled: "Cancel ticket…",
+};
+
+function memberSelect(t, name = "assignee") {
+  const crews = (store.site && store.site.crews) || [];
+  return h(
+    "select",
+    { name, id: `f-${name}` },
+    h("option", { value: "" }, "— choose —"),
+    crews.map((c) =>
+      h(
+        "optgroup",
+        { label: c.name },
+        (c.members || []).map((m) => h("option", { value: m.id, selected: t.assignee === m.id }, m.name)),
+      ),
+    ),
+  );
+}
+
+/** ask what a move needs (note, assignee, satisfaction) and make it */
+export async function moveDialog(t, to, onDone) {
+  const fields = [];
+  if (to === "assigned") fields.push(h("label", { for: "f-assignee" }, "Assign to"), memberSelect(t));
+  if (to === "closed" && t.source === "person") {
+    fields.push(
+      h("p", { class: "dialog-lead" }, "Follow-up call: ask the person who raised it how satisfied they are (1 = not at all, 10 = completely)."),
+      h("label", { for: "f-satisfaction" }, "Satisfaction"),
+      h("div", { class: "score", role: "radiogroup", "aria-label": "Satisfaction score" },
+        Array.from({ length: 10 }, (_, i) =>
+          h("label", { class: "score-opt" }, h("input", { type: "radio", name: "satisfaction", value: i + 1, required: true }), h("span", null, String(i + 1))),
+        ),
+      ),
+    );
+  }
+  const noteNeeded = to === "resolved" || to === "on_hold" || to === "cancelled";
+  fields.push(
+    h("label", { for: "f-note" }, to === "resolved" ? "What was done" : "Note"),
+    h("textarea", { id: "f-note", name: "note", rows: 3, maxlength: 2000, required: noteNeeded, placeholder: noteNeeded ? "Required" : "Optional" }),
+  );
+  const title = `${MOVE_TEXT[to] ? MOVE_TEXT[to].replace("…", "") : label(to)}: #${t.id}`;
+  const res = await dialog(title, h("div", { class: "form-grid" }, h("p", { class: "dialog-lead" }, t.title || ""), fields), {
+    submit: MOVE_TEXT[to] ? MOVE_TEXT[to].replace("…", "") : "Save",
+    danger: to === "cancelled",
+    onSubmit: async (fd) => {
+      const extra = { note: String(fd.get("note") || "").trim() };
+      if (noteNeeded && !extra.note) throw new Error("Please write a note.");
+      if (to === "assigned") {
+        extra.assignee = String(fd.get("assignee") || "");
+        if (!extra.assignee) throw new Error("Choose who does it.");
+      }
+      if (fd.has("satisfaction")) extra.satisfaction = Number(fd.get("satisfaction"));
+      else if (to === "closed" && t.source === "person") throw new Error("Choose a satisfaction score.");
+      return transition(t, to, extra);
+    },
+  });
+  if (res) {
+    toast(`Ticket #${t.id}: ${label(res.status || to)}`, "ok");
+    if (onDone) onDone(res);
+  }
+  return res;
+}
+
+// ---- one ticket ---------------------------------------------------------------------------
+export async function openTicket(id, onChange) {
+  let t;
+  try {
+    t = await get(`/api/v1/tickets/${encodeURIComponent(id)}`);
+  } catch (err) {
+    toast(err.unavailable && err.status !== 404 ? `Tickets are not available: ${err.message}` : `Ticket #${id}: ${err.message}`, "error");
+    return;
+  }
+  const breached = breachedList(t);
+  const facts = [
+    ["Status", label(t.status)],
+    ["Priority", label(t.priority)],
+    ["Category", label(t.category)],
+    ["Crew", crewName(t.crew)],
+    ["Assignee", memberName(t.assignee) || "—"],
+    ["Device", t.device ? `${deviceName(t.device)} (${t.device})` : "—"],
+    ["Raised by", t.source === "rule" ? `rule ${t.rule || ""}` : "a person"],
+    ["Created", dateTime(t.created_at)],
+    ["Assign by", dateTime(t.assign_by)],
+    ["In progress by", dateTime(t.respond_by)],
+    ["Resolve by", dateTime(t.resolve_by)],
+  ];
+  if (t.callback_by) facts.push(["Follow-up call by", dateTime(t.callback_by)]);
+  if (t.resolved_at) facts.push(["Resolved", dateTime(t.resolved_at)]);
+  if (t.closed_at) facts.push(["Closed", dateTime(t.closed_at)]);
+  if (t.satisfaction !== null && t.satisfaction !== undefined) facts.push(["Satisfaction", `${t.satisfaction}/10`]);
+  if (t.repeat_of) facts.push(["Repeat of", `#${t.repeat_of}`]);
+  if (t.alarm_id) facts.push(["Alarm", `#${t.alarm_id}`]);
+  const journal = Array.isArray(t.journal) ? t.journal : [];
+  const moves = can("ticket_transition") ? nextMoves(t) : [];
+  let chosen = null;
+  const body = h(
+    "div",
+    { class: "ticket-detail" },
+    h("div", { class: "td-head" }, h("span", { class: ["prio", `p-${t.priority}`] }, label(t.priority)), h("span", { class: "status-pill" }, label(t.status)), dueChip(t)),
+    h("h3", { class: "td-title" }, t.title || "(untitled)"),
+    t.description ? h("p", { class: "td-desc" }, t.description) : null,
+    breached.length ? h("p", { class: "breached-line" }, "Missed: ", breached.map((b) => h("span", { class: "chip breach" }, label(b)))) : null,
+    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", null, v)])),
+    h("h3", null, "Journal"),
+    journal.length
+      ? h("ol", { class: "journal" }, journal.slice().reverse().map((j) =>
+          h("li", null, h("span", { class: "j-time mono" }, dateTime(j.at)), h("span", { class: "j-action" }, label(j.action)), j.user ? h("span", { class: "j-user" }, j.user) : null, j.reason ? h("div", { class: "j-reason" }, j.reason) : null),
+        ))
+      : h("p", { class: "muted" }, "Nothing journaled yet."),
+    moves.length
+      ? h("div", { class: "move-row" }, moves.map((m) => h("button", { type: "button", class: ["btn", m === "cancelled" ? "ghost danger-text" : "ghost"], on: { click: (e) => { chosen = m; e.target.closest("dialog").querySelector("[data-act=cancel]").click(); } } }, MOVE_TEXT[m] || label(m))))
+      : null,
+  );
+  await dialog(`Ticket #${t.id}`, body, { submit: "Done" });
+  if (chosen) await moveDialog(t, chosen, onChange);
+}
+
+export async function newTicketDialog(onDone) {
+  const devices = [];
+  if (store.site) for (const z of store.site.zones) for (const d of z.devices) devices.push([d.id, `${d.name} · ${z.name}`]);
+  const body = h(
+    "div",
+    { class: "form-grid" },
+    h("label", { for: "nt-title" }, "Title"),
+    h("input", { id: "nt-title", name: "title", required: true, maxlength: 200, placeholder: "What is wrong, in a few words" }),
+    h("label", { for: "nt-category" }, "Category"),
+    h("select", { id: "nt-category", name: "category" }, CATEGORIES.map((c) => h("option", { value: c }, label(c)))),
+    h("label", { for: "nt-priority" }, "Priority"),
+    h("select", { id: "nt-priority", name: "priority" }, ["low", "medium", "high", "critical"].map((p) => h("option", { value: p, selected: p === "medium" }, label(p)))),
+    h("label", { for: "nt-device" }, "Device"),
+    h("select", { id: "nt-device", name: "device" }, h("option", { value: "" }, "— none —"), devices.map(([id, text]) => h("option", { value: id }, text))),
+    h("label", { for: "nt-desc" }, "Description"),
+    h("textarea", { id: "nt-desc", name: "description", rows: 3, maxlength: 4000 }),
+  );
+  const res = await dialog("New ticket", body, {
+    submit: "Create ticket",
+    onSubmit: async (fd) => {
+      const payload = {
+        title: String(fd.get("title") || "").trim(),
+        category: fd.get("category"),
+        priority: fd.get("priority"),
+      };
+      if (!payload.title) throw new Error("A title is required.");
+      if (fd.get("device")) payload.device = fd.get("device");
+      const desc = String(fd.get("description") || "").trim();
+      if (desc) payload.description = desc;
+      return post("/api/v1/tickets", payload);
+    },
+  });
+  if (res) {
+    toast(`Ticket #${res.id} created for ${crewName(res.crew)}`, "ok");
+    if (onDone) onDone(res);
+  }
+}
+
+export function unavailableNote(err, what) {
+  return h(
+    "div",
+    { class: "unavailable", role: "status" },
+    h("h2", null, `${what} not available`),
+    h("p", null, err.status === 404 ? `This gateway does not offer ${what.toLowerCase()} yet (HTTP 404).` : `The ${what.toLowerCase()} service does not answer: ${err.message}.`),
+    h("p", { class: "muted" }, "Alarms and the building view keep working. This page retries every 10 seconds."),
+  );
+}
+
+// ---- the board ------------------------------------------------------------------------------
+export function mount(root) {
+  const ui = { crew: "", showDone: false, tickets: [], error: null };
+  const head = h("div", { class: "board-head" });
+  const board = h("div", { class: "board" });
+  root.appendChild(h("section", { class: "tickets" }, head, board));
+
+  async function load() {
+    try {
+      const data = await get("/api/v1/tickets?limit=1000");
+      ui.tickets = items(data);
+      ui.error = null;
+    } catch (err) {
+      ui.error = err;
+    }
+    render();
+  }
+
+  function crewsInView() {
+    const ids = [];
+    for (const c of (store.site && store.site.crews) || []) ids.push(c.id);
+    for (const t of ui.tickets) if (t.crew && !ids.includes(t.crew)) ids.push(t.crew);
+    if (ui.tickets.some((t) => !t.crew)) ids.push("");
+    return ui.crew ? ids.filter((c) => c === ui.crew) : ids;
+  }
+
+  function card(t, now) {
+    const breached = breachedList(t);
+    return h(
+      "button",
+      {
+        type: "button",
+        class: ["card", `p-${t.priority}`, breached.length && "breached"],
+        dataset: { ticketId: String(t.id), status: t.status },
+        on: { click: () => openTicket(t.id, load) },
+      },
+      h("div", { class: "card-top" }, h("span", { class: ["prio", "small", `p-${t.priority}`] }, label(t.priority)), h("span", { class: "card-id mono" }, `#${t.id}`), t.repeat_of ? h("span", { class: "chip" }, "repeat") : null),
+      h("div", { class: "card-title" }, t.title || "(untitled)"),
+      t.device ? h("div", { class: "card-sub" }, deviceName(t.device)) : null,
+      h("div", { class: "card-sub" }, t.assignee ? `Assignee: ${memberName(t.assignee)}` : "Unassigned"),
+      dueChip(t, now),
+      breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, `${label(b)} missed`))) : null,
+    );
+  }
+
+  function render() {
+    const now = Date.now();
+    const active = ui.tickets.filter((t) => !DONE_STATUSES.includes(t.status));
+    const breachedN = active.filter((t) => breachedList(t).length).length;
+    const crewOptions = (store.site && store.site.crews) || [];
+    replace(
+      head,
+      h("h1", { class: "page-title" }, "Tickets"),
+      h("div", { class: "board-stats" },
+        h("span", { class: "stat" }, h("b", null, String(active.length)), " open"),
+        h("span", { class: ["stat", breachedN && "bad"] }, h("b", null, String(breachedN)), " with a missed clock"),
+        h("span", { class: "stat" }, h("b", null, String(ui.tickets.length - active.length)), " closed or cancelled"),
+      ),
+      h("div", { class: "board-tools" },
+        h("select", { "aria-label": "Crew", on: { change: (e) => { ui.crew = e.target.value; render(); } } },
+          h("option", { value: "" }, "All crews"),
+          crewOptions.map((c) => h("option", { value: c.id, selected: ui.crew === c.id }, c.name)),
+        ),
+        h("label", { class: "toggle" }, h("input", { type: "checkbox", checked: ui.showDone, on: { change: (e) => { ui.showDone = e.target.checked; render(); } } }), " closed & cancelled"),
+        can("ticket_create") ? h("button", { type: "button", class: "btn primary", on: { click: () => newTicketDialog(load) } }, "New ticket") : null,
+      ),
+    );
+    if (ui.error) {
+      replace(board, unavailableNote(ui.error, "Tickets"));
+      return;
+    }
+    const statuses = ui.showDone ? [...BOARD_STATUSES, ...DONE_STATUSES] : BOARD_STATUSES;
+    board.style.setProperty("--cols", String(statuses.length));
+    const cells = [h("div", { class: "bh corner" }, "Crew")];
+    for (const st of statuses) {
+      const n = ui.tickets.filter((t) => t.status === st && (!ui.crew || t.crew === ui.crew)).length;
+      cells.push(h("div", { class: ["bh", `st-${st}`] }, label(st), h("span", { class: "count" }, String(n))));
+    }
+    for (const crew of crewsInView()) {
+      const mine = ui.tickets.filter((t) => (t.crew || "") === crew);
+      const late = mine.filter((t) => !DONE_STATUSES.includes(t.status) && breachedList(t).length).length;
+      cells.push(h("div", { class: "lane" }, h("div", { class: "lane-name" }, crewName(crew)), h("div", { class: "lane-sub" }, `${mine.filter((t) => !DONE_STATUSES.includes(t.status)).length} open`, late ? h("span", { class: "bad" }, ` · ${late} late`) : null)));
+      for (const st of statuses) {
+        const list = mine
+          .filter((t) => t.status === st)
+          .sort((a, b) => prioRank(a.priority) - prioRank(b.priority) || (parseTime(dueOf(a)[1]) ?? Infinity) - (parseTime(dueOf(b)[1]) ?? Infinity));
+        cells.push(h("div", { class: "cell", dataset: { crew, status: st } }, list.map((t) => card(t, now))));
+      }
+    }
+    replace(board, cells);
+  }
+
+  render();
+  load();
+  const poll = setInterval(load, 10_000);
+  return () => clearInterval(poll);
+}
