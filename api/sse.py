@@ -61,9 +61,12 @@ class Hub:
         self,
         initial: Callable[[], list[tuple[int, dict[str, Any]]]],
         stopping: asyncio.Event,
-        heartbeat_s: float = HEARTBEAT_S,
+        heartbeat_s: float | None = None,
     ) -> AsyncIterator[str]:
-        """Yield SSE frames: ``initial()`` first, then live changes, heartbeats between."""
+        """Yield SSE frames: ``initial()`` first, then live changes, heartbeats between
+        (every ``heartbeat_s``, default the module's ``HEARTBEAT_S`` read at call time)."""
+        if heartbeat_s is None:
+            heartbeat_s = HEARTBEAT_S
         self._loop = asyncio.get_running_loop()
         q: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue(CLIENT_QUEUE)
         self._clients.add(q)  # subscribe before the snapshot: nothing falls in between

@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     sw_rate = n / sw["elapsed"]
     print(f"messages: {n} from {args.devices} devices (QoS 1, private Mosquitto, InfluxDB 1.6)")
     el = sw["elapsed"]
-    print(f"baseline, bare paho subscriber (receive + parse): {base_rate:,.0f} msg/s ({base_s:.2f} s)")
+    print(f"baseline, bare paho subscriber (receive + parse): {base_rate:,.0f} msg/s ({base_s:.2f} s)")  # noqa: E501
     print(f"sitewatch run -> InfluxDB (every point stored):   {sw_rate:,.0f} msg/s ({el:.2f} s)")
     print(f"ratio sitewatch / baseline: {sw_rate / base_rate:.2f}")
     print(f"points lost: {n - sw['stored']}")

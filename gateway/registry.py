@@ -104,7 +104,10 @@ class Registry:
                     vals[k] = v
                     vts[k] = ts
         elif msg.zone is None:
-            msg.zone = st.zone
+            # an event's zone: the zone of the device its point names (a detector behind a
+            # panel), else the zone of the device that sent it (as the rule engine judges)
+            pd = self.devices.get(msg.point) if msg.point else None
+            msg.zone = pd.zone if pd is not None and pd.zone else st.zone
         if st.last_ts_ms is None or msg.ts_ms > st.last_ts_ms:
             st.last_ts_ms = msg.ts_ms
         if st.status is False:

@@ -1,0 +1,405 @@
+"""Alarm latency benchmark: publish → SSE ``alarm`` event, end to end.
+
+    python -m bench.latency [--max-rate MSG_PER_S] [--alarms 200] [--fires 100] [--influx]
+
+Runs ``sitewatch run`` (a subprocess, as users run it) against a private Mosquitto on a
+free 127.0.0.1 port (and the embedded telemetry store, or a private InfluxDB 1.6 with
+``--influx``), with an SSE client on ``/api/v1/alarms/stream``. Latency of an alarm is the
+time from the publisher's ``publish()`` call to the SSE client reading the alarm's
+``raise`` event (the same machine's clock on both sides).
+
+1. **Maximum sustainable telemetry rate** (unless ``--max-rate`` is given): a saturating
+   burst of ``--burst`` telemetry messages from 4 ``mosquitto_pub -l`` processes; the rate
+   is messages / seconds from the first publish until the gateway has taken them all in
+   (``sitewatch_messages_in_total``; QoS 1 and acks after storage, so that is the rate
+   the store keeps up with).
+2. **Alarms at 20 % load**: background telemetry at 20 % of that rate (paced paho
+   publishers in subprocesses) and ``--alarms`` ``door_forced`` events, each on its own
+   door, one every 50 ms: p50/p95/p99.
+3. **Fire alarms at saturation**: telemetry published faster than the gateway can take it
+   (``mosquitto_pub -l`` at full speed: a backlog builds in the broker) and ``--fires``
+   ``fire_alarm`` events on the fire topic with distinct points, one every 100 ms (the
+   gateway reads fire topics on a connection of its own): p50/p95/p99.
+
+Targets (issue 3): p99 < 50 ms at 20 % load; fire p99 < 100 ms at saturation. The figures
+are printed and appended to ``bench/RESULTS.md`` (``--no-write`` to skip). Everything is
+bounded in count and time and stops by itself; only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+
+from bench.services import Service, start_influxd, start_mosquitto
+from gateway.clock import parse_iso_ms
+from tests.integration.gateway_proc import TOKEN, GatewayProc, metric
+
+SITE = "lat"
+RESULTS = Path(__file__).with_name("RESULTS.md")
+# load publishers (C, full speed): few, so that on a small machine they do not take the
+# CPU the gateway needs (each one alone publishes far faster than the gateway takes in)
+PUBLISHERS = 4
+
+# a paced telemetry publisher: rate messages/s for duration s over n devices (QoS 1)
+PACED = r"""
+import json, sys, time
+import paho.mqtt.client as mqtt
+port, site, rate, duration, n, tag = (int(sys.argv[1]), sys.argv[2], float(sys.argv[3]),
+                                      float(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"lat-bg-{tag}",
+                protocol=mqtt.MQTTv5)
+c.max_inflight_messages_set(1000)
+c.connect("127.0.0.1", port)
+c.loop_start()
+t0 = time.monotonic()
+sent = 0
+while True:
+    el = time.monotonic() - t0
+    if el >= duration:
+        break
+    due = int(el * rate)
+    while sent < due:
+        d = sent % n
+        body = {"ts": int(time.time() * 1000), "values": {"zone_temp": 22.0 + (sent % 10) / 10,
+                "setpoint": 22, "fan": True, "power_kw": 1.1}}
+        c.publish(f"sitewatch/{site}/hvac/bg{tag}-{d:03d}/telemetry", json.dumps(body), qos=1)
+        sent += 1
+    time.sleep(0.005)
+c.loop_stop()
+c.disconnect()
+print(sent, flush=True)
+"""
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
+    return s[k]
+
+
+class SseTimes:
+    """Reads the alarm stream; records when each ``raise`` of a watched key arrives."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.seen: dict[str, float] = {}
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(20):
+            raise RuntimeError("SSE stream did not open")
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+        with (
+            httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client,
+            client.stream("GET", self.base + "/api/v1/alarms/stream", headers=headers) as r,
+        ):
+            self.ready.set()
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    now = time.time()
+                    a = json.loads(line[5:])
+                    if a.get("change") == "raise":
+                        key = f"{a['device']}/{a.get('point') or ''}"
+                        self.seen.setdefault(key, now)
+                if self.stop.is_set():
+                    return
+
+    def wait(self, key: str, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            t = self.seen.get(key)
+            if t is not None:
+                return t
+            time.sleep(0.001)
+        return None
+
+
+def publisher(port: int, name: str) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def received(gw: GatewayProc, kind: str = "telemetry") -> float:
+    return metric(gw.get("/metrics", auth=False), "sitewatch_messages_in_total", kind=kind)
+
+
+def write_streams(tmp: Path, total: int, devices: int, prefix: str) -> list[tuple[str, Path]]:
+    per = max(1, total // devices)
+    out = []
+    now = int(time.time() * 1000)
+    for d in range(devices):
+        path = tmp / f"{prefix}-{d:03d}.jsonl"
+        with path.open("w") as f:
+            for i in range(per):
+                f.write(json.dumps({"ts": now - (per - i) * 10, "values": {
+                    "zone_temp": 22.0 + (i % 10) / 10, "setpoint": 22, "fan": True,
+                    "power_kw": 1.1}}) + "\n")
+        out.append((f"sitewatch/{SITE}/hvac/{prefix}-{d:03d}/telemetry", path))
+    return out
+
+
+def mosquitto_pub(port: int, streams: list[tuple[str, Path]]) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for topic, path in streams:
+        with path.open("rb") as f:
+            procs.append(subprocess.Popen(
+                ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-V",
+                 "mqttv5", "-t", topic, "-l"], stdin=f))
+    return procs
+
+
+def measure_max_rate(gw: GatewayProc, broker: Service, tmp: Path, burst: int) -> float:
+    streams = write_streams(tmp, burst, PUBLISHERS, "burst")
+    n = len(streams) * max(1, burst // PUBLISHERS)
+    base = received(gw)
+    t0 = time.perf_counter()
+    procs = mosquitto_pub(broker.port, streams)
+    deadline = time.monotonic() + 300
+    while received(gw) - base < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the burst was not taken in within 300 s")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - t0
+    for p in procs:
+        p.wait(30)
+    return n / elapsed
+
+
+def wait_drained(gw: GatewayProc, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gw.get("/healthz")["unacked"] == 0:
+            return
+        time.sleep(0.2)
+
+
+def run_alarms(
+    gw: GatewayProc, sse: SseTimes, port: int, count: int, every_s: float, kind: str
+) -> tuple[list[float], int]:
+    """Publish ``count`` alarm-raising events one every ``every_s``; latencies (ms)."""
+    c = publisher(port, f"lat-alarms-{kind}")
+    sent: list[tuple[str, float]] = []
+    run = int(time.time())
+    try:
+        for i in range(count):
+            ts = int(time.time() * 1000)
+            if kind == "door":
+                dev = f"door-{run}-{i:04d}"
+                topic = f"sitewatch/{SITE}/access/{dev}/event"
+                body = json.dumps({"ts": ts, "type": "door_forced"})
+                key = f"{dev}/"
+            else:
+                point = f"P{run}-{i:04d}"
+                topic = f"sitewatch/{SITE}/fire/fp-bench/event"
+                body = json.dumps({"ts": ts, "type": "fire_alarm", "point": point,
+                                   "zone": "lobby"})
+                key = f"fp-bench/{point}"
+            t = time.time()
+            c.publish(topic, body, qos=1)
+            sent.append((key, t))
+            time.sleep(every_s)
+        lat, lost = [], 0
+        for key, t in sent:
+            got = sse.wait(key, 30)
+            if got is None:
+                lost += 1
+            else:
+                lat.append((got - t) * 1000)
+        # the gateway's share: its raised_at (its clock, the same machine's) - publish time
+        dev = "fp-bench" if kind == "fire" else None
+        raised: dict[str, int] = {}
+        q = f"/api/v1/alarms?limit=1000&device={dev}" if dev else "/api/v1/alarms?limit=1000"
+        for a in gw.get(q)["items"]:
+            raised.setdefault(f"{a['device']}/{a.get('point') or ''}", parse_iso_ms(a["raised_at"]))
+        gw_side = [raised[k] - t * 1000 for k, t in sent if raised.get(k) is not None]
+        if gw_side:
+            print(f"  ({kind}: publish -> alarm committed in the gateway: "
+                  f"p50 {statistics.median(gw_side):.1f} ms, p99 {pct(gw_side, 99):.1f} ms)")
+        return lat, lost
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+def summary(lat: list[float]) -> dict[str, float]:
+    return {
+        "n": len(lat),
+        "p50": round(statistics.median(lat), 1),
+        "p95": round(pct(lat, 95), 1),
+        "p99": round(pct(lat, 99), 1),
+        "max": round(max(lat), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--max-rate", type=float, default=None,
+                    help="telemetry msg/s the gateway sustains (default: measure)")
+    ap.add_argument("--burst", type=int, default=40_000, help="messages of the rate burst")
+    ap.add_argument("--alarms", type=int, default=200)
+    ap.add_argument("--fires", type=int, default=100)
+    ap.add_argument("--influx", action="store_true", help="a private influxd, not embedded")
+    ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="sitewatch-lat-") as d:
+        tmp = Path(d)
+        (tmp / "mq").mkdir()
+        broker = start_mosquitto(tmp / "mq")
+        influx: Service | None = None
+        env = {"SITEWATCH_SITE": SITE, "SITEWATCH_MQTT_URL": broker.url,
+               "SITEWATCH_MQTT_CLIENT_ID": "lat-gw"}
+        if args.influx:
+            (tmp / "influx").mkdir()
+            influx = start_influxd(tmp / "influx")
+            env.update(SITEWATCH_INFLUX_URL=influx.url, SITEWATCH_INFLUX_API="v1")
+        (tmp / "gw").mkdir()
+        gw = GatewayProc(tmp / "gw", **env)
+        procs: list[subprocess.Popen[Any]] = []
+        sse: SseTimes | None = None
+        try:
+            gw.start()
+            sse = SseTimes(gw.base)
+            # the gateway's subscriptions are in place once a probe comes through
+            c = publisher(broker.port, "lat-probe")
+            c.publish(f"sitewatch/{SITE}/hvac/probe/telemetry",
+                      json.dumps({"values": {"probe": 1}}), qos=1)
+            c.publish(f"sitewatch/{SITE}/fire/probe-f/telemetry",
+                      json.dumps({"values": {"heat": 20}}), qos=1)
+            deadline = time.monotonic() + 30
+            while received(gw) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            c.loop_stop()
+            c.disconnect()
+
+            # warm-up (first alarms create tables' pages, tickets, ...)
+            run_alarms(gw, sse, broker.port, 10, 0.05, "door")
+
+            if args.max_rate is None:
+                max_rate = measure_max_rate(gw, broker, tmp, args.burst)
+                how = f"measured: {args.burst} msgs burst"
+            else:
+                max_rate, how = args.max_rate, "given"
+            print(f"max sustainable telemetry rate: {max_rate:,.0f} msg/s ({how})", flush=True)
+            wait_drained(gw)
+
+            # (b) 20 % load + alarms
+            bg_rate = 0.2 * max_rate
+            duration = args.alarms * 0.05 + 15
+            k = max(1, math.ceil(bg_rate / 4000))
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", PACED, str(broker.port), SITE, str(bg_rate / k),
+                     str(duration), "50", str(i)], stdout=subprocess.PIPE, text=True)
+                for i in range(k)
+            ]
+            time.sleep(3)  # steady state
+            t_check = time.monotonic()
+            in_check = received(gw)
+            lat_b, lost_b = run_alarms(gw, sse, broker.port, args.alarms, 0.05, "door")
+            actual_bg = (received(gw) - in_check) / (time.monotonic() - t_check)
+            for p in procs:
+                p.wait(duration + 60)
+            procs = []
+            b = summary(lat_b)
+            print(f"alarms at 20% load ({bg_rate:,.0f} msg/s asked, {actual_bg:,.0f} msg/s in): "
+                  f"{b} lost={lost_b}", flush=True)
+            wait_drained(gw)
+
+            # (c) saturation + fire alarms
+            fire_time = args.fires * 0.1 + 5
+            sat_total = int(max_rate * (fire_time + 10) * 1.5)
+            streams = write_streams(tmp, sat_total, PUBLISHERS, "sat")
+            before = received(gw)
+            t_sat = time.monotonic()
+            procs = mosquitto_pub(broker.port, streams)
+            time.sleep(3)  # a backlog builds
+            lat_c, lost_c = run_alarms(gw, sse, broker.port, args.fires, 0.1, "fire")
+            sat_rate = (received(gw) - before) / (time.monotonic() - t_sat)
+            backlog = sat_total - (received(gw) - before)
+            c_ = summary(lat_c)
+            print(f"fire alarms at saturation (gateway taking {sat_rate:,.0f} msg/s, "
+                  f"{backlog:,.0f} still queued at the end): {c_} lost={lost_c}", flush=True)
+            for p in procs:
+                p.wait(600)
+            procs = []
+            ok_b = b["p99"] < 50
+            ok_c = c_["p99"] < 100
+            print(f"targets: 20% p99 < 50 ms: {'met' if ok_b else 'MISSED'}; "
+                  f"fire p99 < 100 ms at saturation: {'met' if ok_c else 'MISSED'}")
+            if not args.no_write:
+                write_results(max_rate, how, bg_rate, actual_bg, b, lost_b, sat_rate, backlog,
+                              c_, lost_c, "InfluxDB 1.6 (private)" if influx else "embedded")
+            return 0
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+            if sse is not None:
+                sse.stop.set()
+            gw.stop()
+            broker.stop()
+            if influx is not None:
+                influx.stop()
+
+
+def write_results(max_rate: float, how: str, bg_rate: float, actual_bg: float,
+                  b: dict[str, float], lost_b: int, sat_rate: float, backlog: float,
+                  c: dict[str, float], lost_c: int, store: str) -> None:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"""
+## Alarm latency (`python -m bench.latency`), {now}
+
+Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python
+{platform.python_version()}; private Mosquitto, `sitewatch run` subprocess, {store} store.
+Latency = publisher's `publish()` → SSE `alarm` event (`raise`) read by the client.
+
+| scenario | load | n | p50 ms | p95 ms | p99 ms | max ms | lost | target |
+|---|---|---|---|---|---|---|---|---|
+| `door_forced` alarms | 20% of max: {bg_rate:,.0f} msg/s asked, {actual_bg:,.0f} msg/s in \
+| {b['n']} | {b['p50']} | {b['p95']} | {b['p99']} | {b['max']} | {lost_b} \
+| p99 < 50 ms: {'met' if b['p99'] < 50 else '**missed**'} |
+| `fire_alarm` (own connection) | saturated: gateway taking {sat_rate:,.0f} msg/s, \
+{backlog:,.0f} queued at the end | {c['n']} | {c['p50']} | {c['p95']} | {c['p99']} \
+| {c['max']} | {lost_c} | p99 < 100 ms: {'met' if c['p99'] < 100 else '**missed**'} |
+
+Max sustainable telemetry rate: {max_rate:,.0f} msg/s ({how}).
+"""
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n")
+    with RESULTS.open("a") as f:
+        f.write(text)
+    print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
