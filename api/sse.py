@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,9 +19,12 @@ CLIENT_QUEUE = 2000
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, on_delay: Callable[[float], None] | None = None) -> None:
         self._clients: set[asyncio.Queue[tuple[int, dict[str, Any]] | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # seconds from publish() to the frame handed to the HTTP server, per client
+        self.on_delay = on_delay
+        self._published_at: dict[int, float] = {}
 
     def publish(self, seq: int, alarm: dict[str, Any]) -> None:
         """Thread-safe: from another thread the change is handed to the loop."""
@@ -36,6 +40,11 @@ class Hub:
         self._publish(seq, alarm)
 
     def _publish(self, seq: int, alarm: dict[str, Any]) -> None:
+        if self.on_delay is not None and self._clients:
+            self._published_at[seq] = time.monotonic()
+            if len(self._published_at) > 4 * CLIENT_QUEUE:
+                for old in sorted(self._published_at)[: CLIENT_QUEUE]:
+                    del self._published_at[old]
         for q in list(self._clients):
             try:
                 q.put_nowait((seq, alarm))
@@ -95,6 +104,9 @@ class Hub:
                     seq, alarm = item
                     if seq <= last:
                         continue  # already sent in the snapshot
+                    at = self._published_at.get(seq)
+                    if at is not None and self.on_delay is not None:
+                        self.on_delay(time.monotonic() - at)
                     yield _frame(seq, alarm)
             finally:
                 stop_wait.cancel()

@@ -61,4 +61,16 @@ class Metrics:
         self.mqtt_reconnects = Counter(
             "sitewatch_mqtt_reconnects", "broker reconnections", ["link"], registry=r
         )
+        self.sse_delay = Histogram(
+            "sitewatch_sse_delay_seconds",
+            "alarm change published -> SSE frame handed to the HTTP server",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "sitewatch_loop_lag_seconds",
+            "how late the event loop runs a callback due now (sampled every 0.1 s)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
         self.devices = Gauge("sitewatch_devices", "known devices", ["state"], registry=r)

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,8 @@ log = logging.getLogger("sitewatch.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
-READ_BATCH = 256
+# longest one read callback may run before yielding to the rest of the loop
+READ_BUDGET_S = 0.002
 
 
 class _BufferedClient(paho.Client):
@@ -110,6 +112,7 @@ class MqttLink:
         self.session_present: bool | None = None
         self.reconnects = 0
         self._rx = 0
+        self.read_budget_s = READ_BUDGET_S
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lost: asyncio.Event | None = None
@@ -195,22 +198,36 @@ class MqttLink:
 
         bc = self._client
 
+        rescheduled = [False]  # one call_soon'd reader at most, or they pile up
+
+        def resumed() -> None:
+            rescheduled[0] = False
+            reader()
+
+        def on_readable() -> None:
+            if not rescheduled[0]:  # else a read is already queued: one per loop turn
+                reader()
+
         def reader() -> None:
             # paho reads one packet per loop_read(): go on while bytes are waiting in our
-            # buffer or in the SSL object (epoll cannot see those), READ_BATCH at a time
+            # buffer or in the SSL object (epoll cannot see those), but never longer than
+            # read_budget_s at a time, so other links (fire) and the API get their turn
+            deadline = time.perf_counter() + self.read_budget_s
             try:
-                for _ in range(READ_BATCH):
+                while True:
                     before = self._rx
                     client.loop_read()
-                    if bc.buffered() > 0:
-                        continue
-                    pending = getattr(client.socket(), "pending", None)
-                    if pending and pending() > 0:
-                        continue
-                    if self._rx == before:
+                    more = bc.buffered() > 0
+                    if not more:
+                        pending = getattr(client.socket(), "pending", None)
+                        more = bool(pending and pending() > 0)
+                    if not more and self._rx == before:
                         return  # the socket is drained: epoll wakes us for more
-                if bc.buffered() > 0 and self._loop is not None:
-                    self._loop.call_soon(reader)  # let others run, then go on
+                    if time.perf_counter() >= deadline:
+                        break
+                if self._loop is not None and not rescheduled[0]:
+                    rescheduled[0] = True
+                    self._loop.call_soon(resumed)  # let others run, then go on
             except Exception as exc:  # noqa: BLE001 - a broken socket is a lost link
                 log.warning("%s: read failed: %s", self.name, exc)
                 if self._lost is not None:
@@ -218,7 +235,7 @@ class MqttLink:
 
         def start() -> None:
             self._sock_fd = fd
-            loop.add_reader(fd, reader)
+            loop.add_reader(fd, on_readable)
             if self._misc is None or self._misc.done():
                 self._misc = loop.create_task(self._misc_loop(), name=f"mqtt-{self.name}-misc")
 

@@ -22,6 +22,7 @@ QoS 0 messages have no such bound: while the sink is full they are dropped and c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -41,6 +42,7 @@ from gateway.registry import Registry
 log = logging.getLogger("sitewatch.pipeline")
 
 OWN_SUBTREES = ("alarms", "tickets", "deadletter")
+ACK_SLICE = 500
 
 
 class Pipeline:
@@ -79,6 +81,8 @@ class Pipeline:
         # returning False holds the acknowledgements until ack_held() is called
         self.before_ack: Callable[[], bool | None] | None = None
         self._held_seq = -1
+        self._ack_target = -1
+        self._ack_scheduled = False
         self.received = 0
         sink.on_durable = self._on_durable
         sink.on_rejected = self._on_store_rejected
@@ -156,13 +160,36 @@ class Pipeline:
             self._ack_upto(seq)
 
     def _ack_upto(self, durable_seq: int) -> None:
+        """Acknowledge, in order, every message up to ``durable_seq``: at most
+        ``ACK_SLICE`` per link per loop turn (a flush of 5,000 points would otherwise send
+        5,000 PUBACKs in one go and hold the event loop, and the fire link, for tens of ms).
+        """
+        self._ack_target = max(self._ack_target, durable_seq)
+        more = False
         for name, pend in self._pending.items():
             link = self._links[name]
             gen = link.generation
-            while pend and pend[0][0] <= durable_seq:
+            n = 0
+            while pend and pend[0][0] <= self._ack_target:
+                if n >= ACK_SLICE:
+                    more = True
+                    break
                 _, mid, g = pend.popleft()
                 if g == gen:
                     link.ack(mid)
+                n += 1
+        if more and not self._ack_scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (unit tests): finish now
+                self._ack_upto(self._ack_target)
+                return
+            self._ack_scheduled = True
+            loop.call_soon(self._ack_more)
+
+    def _ack_more(self) -> None:
+        self._ack_scheduled = False
+        self._ack_upto(self._ack_target)
 
     # -- rejections -------------------------------------------------------------------
     def _reject(self, r: Rejected) -> None:
