@@ -85,31 +85,24 @@ class Hub:
             for seq, alarm in initial():
                 last = max(last, seq)
                 yield _frame(seq, alarm)
-            stop_wait = asyncio.ensure_future(stopping.wait())
-            try:
-                while not stopping.is_set():
-                    get = asyncio.ensure_future(q.get())
-                    done, _ = await asyncio.wait(
-                        {get, stop_wait}, timeout=heartbeat_s, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if get not in done:
-                        get.cancel()
-                        if stopping.is_set():
-                            break
-                        yield ": keep-alive\n\n"
-                        continue
-                    item = get.result()
-                    if item is None:
-                        break
-                    seq, alarm = item
-                    if seq <= last:
-                        continue  # already sent in the snapshot
-                    at = self._published_at.get(seq)
-                    if at is not None and self.on_delay is not None:
-                        self.on_delay(time.monotonic() - at)
-                    yield _frame(seq, alarm)
-            finally:
-                stop_wait.cancel()
+            # one hop per change: a frame is yielded as soon as the queue has it (no task
+            # per wait); the end of the stream on shutdown is the None close_all() puts
+            while not stopping.is_set():
+                try:
+                    async with asyncio.timeout(heartbeat_s):
+                        item = await q.get()
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is None:
+                    break
+                seq, alarm = item
+                if seq <= last:
+                    continue  # already sent in the snapshot
+                at = self._published_at.get(seq)
+                if at is not None and self.on_delay is not None:
+                    self.on_delay(time.monotonic() - at)
+                yield _frame(seq, alarm)
         finally:
             self._clients.discard(q)
 
