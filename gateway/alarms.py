@@ -1027,6 +1027,23 @@ class AlarmService:
         with self._engine.begin() as conn:
             _upsert(conn, m.rule_state, row, ["name"])
 
+    def save_rule_state_parts(self, parts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Persist several named parts of the rule engine's state in one transaction
+        (an incremental save: the engine's core plus one part per changed device)."""
+        now = self._clock.now_ms()
+        with self._engine.begin() as conn:
+            for name, data in parts.items():
+                row = {"name": name, "saved_at_ms": now, "data": jr.json_safe(data)}
+                _upsert(conn, m.rule_state, row, ["name"])
+
+    def load_rule_state_parts(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every part whose name starts with ``prefix``: ``{name: data}``."""
+        q = sa.select(m.rule_state.c.name, m.rule_state.c.data).where(
+            m.rule_state.c.name.startswith(prefix, autoescape=True)
+        )
+        with self._reader.connect() as conn:
+            return {name: dict(data) for name, data in conn.execute(q) if data}
+
     def load_rule_state(self, name: str = "engine") -> dict[str, Any]:
         """What :meth:`save_rule_state` saved last (``{}`` if nothing)."""
         q = sa.select(m.rule_state.c.data).where(m.rule_state.c.name == name)

@@ -55,6 +55,7 @@ LINK_RULE = RuleSpec(
 # after the broker link was down, silence-based offline waits this long
 LINK_GRACE_S = 120.0
 RULE_STATE_SAVE_S = 0.25
+DEVICE_STATE_PREFIX = "device:"
 
 
 def _tune_gc() -> None:
@@ -146,6 +147,11 @@ class Runtime:
         state = self.alarms.load_rule_state()
         if state:
             self.engine.restore(state)
+        devices = self.alarms.load_rule_state_parts(DEVICE_STATE_PREFIX)
+        if devices:
+            self.engine.restore(
+                {"devices": {k[len(DEVICE_STATE_PREFIX) :]: v for k, v in devices.items()}}
+            )
         # open alarms the store knows are active keys for the engine (never raised twice)
         self.engine.restore(
             {
@@ -217,9 +223,20 @@ class Runtime:
         self._rule_state_saved = now
         self._rules_dirty = False
         if self.alarms is not None:
+            dirty = self.engine.take_dirty()
             try:
-                self.alarms.save_rule_state(self.engine.snapshot())
+                # incremental: pending timers and active keys, plus the latest values of
+                # the devices that changed since the last save (one row each), so the
+                # cost follows the traffic, not the number of devices
+                snap = self.engine.snapshot(devices=dirty)
+                parts: dict[str, dict[str, Any]] = {
+                    f"{DEVICE_STATE_PREFIX}{dev}": data
+                    for dev, data in snap.pop("devices").items()
+                }
+                parts["engine"] = snap
+                self.alarms.save_rule_state_parts(parts)
             except Exception:  # noqa: BLE001 - retried at the next flush
+                self.engine._dirty |= dirty  # noqa: SLF001 - saved next time
                 log.exception("cannot save the rule engine's state")
         return True
 

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.model import Event, Status, Telemetry
@@ -178,6 +179,7 @@ class RuleEngine:
         self._rules_by_id = {r.id: r for r in pack.rules}
         self._devices: dict[str, _Device] = {}
         self._pending: dict[tuple[str, str, str | None], _State] = {}
+        self._dirty: set[str] = set()
         self._windowed: dict[tuple[str, str, str | None], _State] = {}
         self._offline_rules = [r for r in pack.rules if r.kind == "offline"]
         self._event_raise: dict[str, list[Rule]] = {}
@@ -210,6 +212,7 @@ class RuleEngine:
         dev = self._devices.get(t.device)
         if dev is None:
             dev = self._add_device(t.device, t.site, t.system, t.zone)
+        self._dirty.add(dev.id)
         hits: list[RuleHit] = []
         if dev.last_recv is None or t.received_ms > dev.last_recv:
             dev.last_recv = t.received_ms
@@ -254,6 +257,7 @@ class RuleEngine:
         dev = self._devices.get(e.device)
         if dev is None:
             dev = self._add_device(e.device, e.site, e.system, e.zone)
+        self._dirty.add(dev.id)
         hits: list[RuleHit] = []
         if dev.last_recv is None or e.received_ms > dev.last_recv:
             dev.last_recv = e.received_ms
@@ -305,6 +309,7 @@ class RuleEngine:
         dev = self._devices.get(s.device)
         if dev is None:
             dev = self._add_device(s.device, s.site, s.system, None)
+        self._dirty.add(dev.id)
         hits: list[RuleHit] = []
         if dev.last_recv is None or s.received_ms > dev.last_recv:
             dev.last_recv = s.received_ms
@@ -396,11 +401,22 @@ class RuleEngine:
                         "kind": kind, "since_ms": since, "due_ms": since + delay})
         return out
 
-    def snapshot(self) -> dict[str, Any]:
-        """The engine's state, JSON-ready (see :meth:`restore`)."""
-        devices: dict[str, Any] = {}
-        for d in self._devices.values():
-            devices[d.id] = {
+    def take_dirty(self) -> set[str]:
+        """Devices whose latest values changed since the last call (then forgotten)."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def snapshot(self, devices: Iterable[str] | None = None) -> dict[str, Any]:
+        """The engine's state, JSON-ready (see :meth:`restore`); with ``devices``, only
+        those devices' latest values (an incremental save: see :meth:`take_dirty`)."""
+        out: dict[str, Any] = {}
+        chosen = (
+            self._devices.values()
+            if devices is None
+            else [d for d in (self._devices.get(i) for i in devices) if d is not None]
+        )
+        for d in chosen:
+            out[d.id] = {
                 "site": d.site, "system": d.system, "zone": d.zone,
                 "last_recv_ms": d.last_recv,
                 "values": {f: [v, d.ts[f]] for f, v in d.values.items()},
@@ -409,7 +425,7 @@ class RuleEngine:
                    "since_ms": st.since, "zone": st.zone, "message": st.message,
                    "value": st.value, "reason": st.reason}
                   for st in self._states() if st.active]
-        return {"version": SNAPSHOT_VERSION, "devices": devices, "active": active,
+        return {"version": SNAPSHOT_VERSION, "devices": out, "active": active,
                 "pending": self.pending()}
 
     def restore(self, state: dict[str, Any] | list[dict[str, Any]]) -> None:

@@ -327,3 +327,27 @@ def test_event_rule_with_condition_and_window(custom: RuleEngine) -> None:
     sat_night = T + 5 * 86_400 * S + 11 * 3600 * S
     custom.acknowledged("night_door", "door-1", None, night + 2 * S)
     assert custom.on_event(ev("door-1", sat_night, "badge_denied", count=9)) == []
+
+
+def test_incremental_snapshot_holds_only_changed_devices_and_restores() -> None:
+    from gateway.model import Telemetry
+    from gateway.site import load_site
+    from rules import RuleEngine, load_default_pack
+
+    site = load_site()
+    eng = RuleEngine(site, load_default_pack())
+    t0 = 1_767_225_600_000
+    eng.on_telemetry(Telemetry("sc01", "hvac", "fcu-a", t0, {"setpoint": 22.0}, t0))
+    eng.on_telemetry(Telemetry("sc01", "hvac", "fcu-b", t0, {"setpoint": 24.0}, t0))
+    assert eng.take_dirty() == {"fcu-a", "fcu-b"}
+    assert eng.take_dirty() == set()
+    eng.on_telemetry(Telemetry("sc01", "hvac", "fcu-b", t0 + 1000, {"zone_temp": 30.0}, t0))
+    part = eng.snapshot(devices=eng.take_dirty())
+    assert set(part["devices"]) == {"fcu-b"}
+    # a fresh engine restored from the parts knows fcu-b's setpoint sent long before
+    fresh = RuleEngine(site, load_default_pack())
+    fresh.restore(eng.snapshot())
+    hits = fresh.on_telemetry(
+        Telemetry("sc01", "hvac", "fcu-b", t0 + 400_000, {"zone_temp": 30.0}, t0 + 400_000)
+    )
+    assert [h.rule for h in hits] == ["hvac.zone_temp_high"]
