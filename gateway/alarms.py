@@ -980,7 +980,7 @@ class AlarmService:
         value, a comma-separated string or a list; ``state="open"`` means not closed."""
         a = m.alarms
         conds: _Conds = []
-        states = _values(state)
+        states = split_values(state)
         if states:
             want: set[str] = set()
             for s in states:
@@ -991,7 +991,7 @@ class AlarmService:
                 else:
                     raise Invalid(f"unknown state {s!r}")
             conds.append(a.c.state.in_(sorted(want)))
-        prios = _values(priority)
+        prios = split_values(priority)
         if prios:
             bad = [p for p in prios if p not in PRIORITIES]
             if bad:
@@ -1352,16 +1352,22 @@ def _need(value: str | None, what: str) -> None:
         raise Invalid(f"{what} is required")
 
 
-def _alarm_id(alarm_id: int | str) -> int:
-    if isinstance(alarm_id, bool):
-        raise NotFound(f"no alarm {alarm_id}")
+def parse_id(value: int | str, what: str = "alarm") -> int:
+    """An id from a URL or a caller: an integer, else :class:`NotFound`."""
+    if isinstance(value, bool):
+        raise NotFound(f"no {what} {value}")
     try:
-        return int(alarm_id)
+        return int(value)
     except (TypeError, ValueError):
-        raise NotFound(f"no alarm {alarm_id}") from None
+        raise NotFound(f"no {what} {value}") from None
 
 
-def _values(v: str | Sequence[str] | None) -> list[str]:
+def _alarm_id(alarm_id: int | str) -> int:
+    return parse_id(alarm_id, "alarm")
+
+
+def split_values(v: str | Sequence[str] | None) -> list[str]:
+    """A filter's values: ``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]``."""
     if v is None:
         return []
     if isinstance(v, str):

@@ -88,7 +88,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from gateway.alarms import AlarmService, Conflict, Invalid, NotFound
+from gateway.alarms import AlarmService, Conflict, Invalid, NotFound, parse_id, split_values
 from gateway.clock import Clock, iso_ms, parse_iso_ms
 from gateway.dispatch import HOUR_MS, Roster, ServiceLevels
 from gateway.outbox import Outbox
@@ -852,7 +852,7 @@ class TicketService:
         t = m.tickets
         conds: list[sa.ColumnElement[bool]] = []
         wanted: set[str] = set()
-        for s in _values(status):
+        for s in split_values(status):
             if s == "open_any":
                 wanted.update(OPEN_STATUSES)
             elif s in STATUSES:
@@ -1158,20 +1158,7 @@ class TicketService:
 
 # ------------------------------------------------------------------ helpers
 def _ticket_id(ticket_id: int | str) -> int:
-    if isinstance(ticket_id, bool):
-        raise NotFound(f"no ticket {ticket_id}")
-    try:
-        return int(ticket_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"no ticket {ticket_id}") from None
-
-
-def _values(v: str | Sequence[str] | None) -> list[str]:
-    if v is None:
-        return []
-    if isinstance(v, str):
-        return [s.strip() for s in v.split(",") if s.strip()]
-    return [s for s in v if s]
+    return parse_id(ticket_id, "ticket")
 
 
 def _mean_s(values: Iterable[int]) -> float | None:
