@@ -132,3 +132,25 @@ def test_listener_errors_never_stop_ingest() -> None:
     p.on_message(link, msg(T, {"zone_temp": 22}, 2))  # type: ignore[arg-type]
     assert len(sink.items) == 2
     assert p.registry.devices["fcu-x"].values["zone_temp"] == 22.0
+
+
+def test_acks_go_out_in_slices_per_loop_turn_and_all_in_order() -> None:
+    import asyncio
+
+    from gateway.pipeline import ACK_SLICE
+
+    p, sink, link, _, _ = make()
+    n = ACK_SLICE * 2 + 7
+    for mid in range(1, n + 1):
+        p.on_message(link, msg(T, {"zone_temp": 21}, mid))  # type: ignore[arg-type]
+
+    async def flush() -> list[int]:
+        sink.on_durable(sink.items[-1][0])
+        first = list(link.acked)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return first
+
+    first_turn = asyncio.run(flush())
+    assert first_turn == list(range(1, ACK_SLICE + 1))  # the loop got its turn back
+    assert link.acked == list(range(1, n + 1))  # and every ack went out, in order
