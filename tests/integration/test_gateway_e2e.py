@@ -127,6 +127,18 @@ def test_10k_messages_from_100_devices_all_stored_and_100_malformed_rejected(
         )
         times = [row[0] for row in series[0]["values"]]
         assert times == [T0 + i * 1000 + 42 for i in range(100)]
+        # the telemetry API reads them back through InfluxQL
+        api = gw.get(
+            "/api/v1/telemetry/fcu-042?field=zone_temp"
+            "&start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z"
+        )
+        assert api["total"] == 100
+        assert api["items"][0] == {
+            "ts": "2026-01-01T00:00:00.042Z",
+            "field": "zone_temp",
+            "value": 20.0,
+        }
+        assert api["items"][-1]["ts"] == "2026-01-01T00:01:39.042Z"
         fields = influx_query(influx_url, "SHOW FIELD KEYS FROM hvac")
         assert dict(fields[0]["values"])["zone_temp"] == "float"
 
