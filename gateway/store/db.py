@@ -23,16 +23,17 @@ The schema is created and changed only by the Alembic migrations shipped in
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def alembic_config(
 ) -> Config:
     """An Alembic configuration built in code: the migrations shipped with the package,
     run on ``connection`` (preferred) or on a fresh engine for ``url``."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -134,24 +137,71 @@ def alembic_config(
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database of ``engine`` to ``revision`` (default: the newest)."""
+    from alembic import command
+
     with engine.begin() as conn:
         command.upgrade(alembic_config(connection=conn), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (``None``: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     with reader(engine).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
     """The newest revision shipped with the package."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def open_store(db_url: str, **kwargs: Any) -> Engine:
-    """``make_engine`` + ``migrate``: what the gateway calls at start."""
+def open_store(db_url: str, *, in_process: bool | None = None, **kwargs: Any) -> Engine:
+    """``make_engine`` + ``migrate``: what the gateway calls at start.
+
+    The migrations run in a child process (``python -m gateway.store.db URL``) unless the
+    database lives in this process (SQLite in memory) or ``in_process`` says so: Alembic
+    and Mako then never load into the long-running gateway (about 10 MB it would keep for
+    nothing after start).
+    """
     engine = make_engine(db_url, **kwargs)
-    migrate(engine)
-    log.info("state store %s at revision %s", engine.url.render_as_string(), head_revision())
+    memory = engine.url.get_backend_name() == "sqlite" and engine.url.database in (
+        None,
+        "",
+        ":memory:",
+    )
+    if in_process is None:
+        in_process = memory or bool(kwargs)
+    if in_process:
+        migrate(engine)
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-m", "gateway.store.db", db_url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"migrating the state store {engine.url.render_as_string()} failed:\n"
+                + (proc.stderr.strip() or proc.stdout.strip())
+            )
+    log.info("state store %s migrated", engine.url.render_as_string())
     return engine
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m gateway.store.db URL``: upgrade the state store to the newest revision."""
+    if len(argv) != 1:
+        print("usage: python -m gateway.store.db SQLALCHEMY_URL", file=sys.stderr)
+        return 2
+    engine = make_engine(argv[0])
+    migrate(engine)
+    print(current_revision(engine))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
