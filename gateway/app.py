@@ -236,7 +236,7 @@ class Runtime:
                 parts["engine"] = snap
                 self.alarms.save_rule_state_parts(parts)
             except Exception:  # noqa: BLE001 - retried at the next flush
-                self.engine._dirty |= dirty  # noqa: SLF001 - saved next time
+                self.engine.mark_dirty(dirty)  # saved next time
                 log.exception("cannot save the rule engine's state")
         return True
 
@@ -331,7 +331,7 @@ class Runtime:
         g.set(1 if up else 0)
         if up and link.reconnects:
             self.metrics.mqtt_reconnects.labels(link=link.name).inc()
-        if self.stopping.is_set() or not hasattr(self, "engine"):
+        if self.stopping.is_set():
             return
         now = self.clock.now_ms()
         if up:

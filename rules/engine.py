@@ -208,14 +208,19 @@ class RuleEngine:
         """The :class:`rules.model.RuleSpec` of a rule (``KeyError`` if unknown)."""
         return self._rules_by_id[rule_id].spec
 
-    def on_telemetry(self, t: Telemetry) -> list[RuleHit]:
-        dev = self._devices.get(t.device)
+    def _heard(self, m: Telemetry | Event | Status, zone: str | None) -> _Device:
+        """The message's device (registered if new), marked changed and heard from."""
+        dev = self._devices.get(m.device)
         if dev is None:
-            dev = self._add_device(t.device, t.site, t.system, t.zone)
+            dev = self._add_device(m.device, m.site, m.system, zone)
         self._dirty.add(dev.id)
+        if dev.last_recv is None or m.received_ms > dev.last_recv:
+            dev.last_recv = m.received_ms
+        return dev
+
+    def on_telemetry(self, t: Telemetry) -> list[RuleHit]:
+        dev = self._heard(t, t.zone)
         hits: list[RuleHit] = []
-        if dev.last_recv is None or t.received_ms > dev.last_recv:
-            dev.last_recv = t.received_ms
         ts = t.ts_ms
         if dev.offline:
             self._offline_heard(dev, ts, hits)
@@ -254,13 +259,8 @@ class RuleEngine:
         return hits
 
     def on_event(self, e: Event) -> list[RuleHit]:
-        dev = self._devices.get(e.device)
-        if dev is None:
-            dev = self._add_device(e.device, e.site, e.system, e.zone)
-        self._dirty.add(dev.id)
+        dev = self._heard(e, e.zone)
         hits: list[RuleHit] = []
-        if dev.last_recv is None or e.received_ms > dev.last_recv:
-            dev.last_recv = e.received_ms
         ts = e.ts_ms
         if dev.offline:
             self._offline_heard(dev, ts, hits)
@@ -306,13 +306,8 @@ class RuleEngine:
         return hits
 
     def on_status(self, s: Status, now_ms: int) -> list[RuleHit]:
-        dev = self._devices.get(s.device)
-        if dev is None:
-            dev = self._add_device(s.device, s.site, s.system, None)
-        self._dirty.add(dev.id)
+        dev = self._heard(s, None)
         hits: list[RuleHit] = []
-        if dev.last_recv is None or s.received_ms > dev.last_recv:
-            dev.last_recv = s.received_ms
         for _r, _timeout, st in dev.offline:
             if s.online:
                 if st.active and st.reason == "status":
@@ -405,6 +400,10 @@ class RuleEngine:
         """Devices whose latest values changed since the last call (then forgotten)."""
         dirty, self._dirty = self._dirty, set()
         return dirty
+
+    def mark_dirty(self, devices: Iterable[str]) -> None:
+        """Take back what :meth:`take_dirty` gave (its save failed: save them next time)."""
+        self._dirty.update(devices)
 
     def snapshot(self, devices: Iterable[str] | None = None) -> dict[str, Any]:
         """The engine's state, JSON-ready (see :meth:`restore`); with ``devices``, only
