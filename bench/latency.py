@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 
-from bench.services import Service, start_influxd, start_mosquitto
+from bench.services import Broker, InfluxServer, start_influxd, start_mosquitto
 from gateway.clock import parse_iso_ms
 from tests.integration.gateway_proc import TOKEN, GatewayProc, metric
 
@@ -178,7 +178,7 @@ def mosquitto_pub(port: int, streams: list[tuple[str, Path]]) -> list[subprocess
     return procs
 
 
-def measure_max_rate(gw: GatewayProc, broker: Service, tmp: Path, burst: int) -> float:
+def measure_max_rate(gw: GatewayProc, broker: Broker, tmp: Path, burst: int) -> float:
     streams = write_streams(tmp, burst, PUBLISHERS, "burst")
     n = len(streams) * max(1, burst // PUBLISHERS)
     base = received(gw)
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         (tmp / "mq").mkdir()
         broker = start_mosquitto(tmp / "mq")
-        influx: Service | None = None
+        influx: InfluxServer | None = None
         env = {"SITEWATCH_SITE": SITE, "SITEWATCH_MQTT_URL": broker.url,
                "SITEWATCH_MQTT_CLIENT_ID": "lat-gw"}
         if args.influx:

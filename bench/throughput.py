@@ -28,7 +28,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench.services import Service, start_influxd, start_mosquitto
+from bench.services import Broker, InfluxServer, start_influxd, start_mosquitto
 from tests.fixtures.mqtt import free_port
 
 SITE = "bench"
@@ -66,7 +66,7 @@ def make_streams(tmp: Path, messages: int, devices: int) -> list[tuple[str, Path
     return out
 
 
-def publish_all(broker: Service, streams: list[tuple[str, Path, int]]) -> float:
+def publish_all(broker: Broker, streams: list[tuple[str, Path, int]]) -> float:
     t0 = time.perf_counter()
     procs = []
     for topic, path, _ in streams:
@@ -119,7 +119,7 @@ c._thread.join()
 """
 
 
-def run_baseline(broker: Service, streams: list[tuple[str, Path, int]], n: int) -> float:
+def run_baseline(broker: Broker, streams: list[tuple[str, Path, int]], n: int) -> float:
     p = subprocess.Popen(
         [sys.executable, "-c", BASELINE, str(broker.port), str(n)],
         stdout=subprocess.PIPE,
@@ -133,7 +133,7 @@ def run_baseline(broker: Service, streams: list[tuple[str, Path, int]], n: int) 
     return end - t0
 
 
-def influx_count(influx: Service) -> int:
+def influx_count(influx: InfluxServer) -> int:
     q = urllib.parse.urlencode(
         {"db": "sitewatch", "q": f"SELECT count(zone_temp) FROM hvac WHERE site='{SITE}'"}
     )
@@ -185,8 +185,8 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
 
 
 def run_sitewatch(
-    broker: Service,
-    influx: Service,
+    broker: Broker,
+    influx: InfluxServer,
     streams: list[tuple[str, Path, int]],
     n: int,
     tmp: Path,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from gateway.settings import load_settings
 from gateway.site import Site
+from tests.fixtures.mqtt import free_port
 
 TOKENS = {
     "operator": "op-token-0123456789",
@@ -40,12 +40,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveGateway:

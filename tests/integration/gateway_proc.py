@@ -79,7 +79,7 @@ class GatewayProc:
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    """The sum of a Prometheus metric's samples that carry all of ``labels``."""
     total = 0.0
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
@@ -88,10 +88,9 @@ def metric(text: str, name: str, **labels: str) -> float:
         metric_name, _, rest = head.partition("{")
         if metric_name != name:
             continue
-        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
-        if not labels or all(f'{k}="{v}"' in got for k, v in labels.items()):
+        got = set(rest.rstrip("}").split(",")) if rest else set()
+        if all(f'{k}="{v}"' in got for k, v in labels.items()):
             total += float(value)
-    _ = want
     return total
 
 
