@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.model import SYSTEMS, Event, Message, Rejected, Status, Telemetry, Value
+from gateway.site import ID_RE as SITE_ID_RE
 
-ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ID_RE = re.compile(SITE_ID_RE)  # device, event type, point, zone: the site file's ids
 FIELD_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 MAX_PAYLOAD = 64 * 1024
 MAX_STRING = 256

@@ -338,12 +338,6 @@ class MqttLink:
             self._client._sock_close()  # noqa: SLF001 - paho has no public "drop socket"
         self._client.reset_buffer()  # bytes of the old connection mean nothing on a new one
 
-    async def wait_connected(self) -> None:
-        """Return once the link is up (use ``asyncio.wait_for`` for a deadline)."""
-        while self._up is None:  # noqa: ASYNC110 - run() has not started yet
-            await asyncio.sleep(0.01)
-        await self._up.wait()
-
     def ack(self, mid: int) -> None:
         self._client.ack(mid, 1)
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.site import ID_RE
+
 ROLES = ("viewer", "operator", "technician", "integrator", "admin")
 
 
@@ -106,7 +108,7 @@ class Settings(BaseSettings):
     db_url: str = "sqlite:///./sitewatch.db"
     http_bind: str = "127.0.0.1:8000"
     api_tokens: str = ""
-    site: str = Field("sc01", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    site: str = Field("sc01", pattern=ID_RE)
     site_file: str = Field("", description="path of the site file; empty = the shipped demo site")
     telemetry_db: str = Field(
         "", description="embedded telemetry store (SQLite file) when no InfluxDB"
