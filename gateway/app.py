@@ -144,14 +144,14 @@ class Runtime:
             outbox=self.outbox, levels=ServiceLevels(s.ticket_sla),
             escalate_at=s.ticket_escalate_at,
         )
+        # the engine's saved state: its core row plus one row per device (newer values)
         state = self.alarms.load_rule_state()
-        if state:
-            self.engine.restore(state)
-        devices = self.alarms.load_rule_state_parts(DEVICE_STATE_PREFIX)
-        if devices:
-            self.engine.restore(
-                {"devices": {k[len(DEVICE_STATE_PREFIX) :]: v for k, v in devices.items()}}
-            )
+        parts = self.alarms.load_rule_state_parts(DEVICE_STATE_PREFIX)
+        state["devices"] = {
+            **(state.get("devices") or {}),
+            **{k[len(DEVICE_STATE_PREFIX) :]: v for k, v in parts.items()},
+        }
+        self.engine.restore(state)
         # open alarms the store knows are active keys for the engine (never raised twice)
         self.engine.restore(
             {
