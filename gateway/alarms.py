@@ -67,6 +67,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gateway.clock import Clock, iso_ms
+from gateway.errors import Conflict, DomainError, Invalid, NotFound
 from gateway.site import Site
 from gateway.store import journal as jr
 from gateway.store import models as m
@@ -114,20 +115,7 @@ _Conds = list[sa.ColumnElement[bool]]
 _R = TypeVar("_R")
 
 
-class AlarmError(Exception):
-    """Base of the errors the API maps to HTTP statuses."""
-
-
-class NotFound(AlarmError, LookupError):
-    """No such alarm or rule (404)."""
-
-
-class Conflict(AlarmError):
-    """The action is not allowed in the alarm's present state or for its priority (409)."""
-
-
-class Invalid(AlarmError, ValueError):
-    """A bad argument: shelve minutes out of range, empty reason or user (422)."""
+AlarmError = DomainError  # the old name of the base class
 
 
 class _Stale(Exception):
