@@ -265,3 +265,85 @@ class OutboxRow(Base):
 
 tickets: sa.Table = TicketRow.__table__  # type: ignore[assignment]
 outbox: sa.Table = OutboxRow.__table__  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------------- people (0003)
+class UserRow(Base):
+    """People who sign in (``gateway.people.users``). ``roles`` are those an admin
+    granted; ``site_roles`` those the site file gives (crew member, lead, site manager),
+    rewritten by every sync; a user holds both. ``password_hash`` is an Argon2 hash (never
+    the password); ``NULL`` until one is set."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    roles: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    site_roles: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    crew: Mapped[str | None] = mapped_column(sa.String(64))
+    active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    password_hash: Mapped[str | None] = mapped_column(sa.String(256))
+    password_set_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class SessionRow(Base):
+    """Signed-in sessions (``gateway.people.sessions``): the cookie's token and the CSRF
+    token are stored as SHA-256 hashes only; ``id`` is a public name for the journal."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        sa.Index("uq_sessions_token_hash", "token_hash", unique=True),
+        sa.Index("ix_sessions_user_id", "user_id"),
+        sa.Index("ix_sessions_expires_at_ms", "expires_at_ms"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    csrf_hash: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE")
+    )
+    addr: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    last_seen_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    expires_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ApiKeyRow(Base):
+    """Machine keys (``gateway.people.keys``): the token is stored as a SHA-256 hash; a
+    revoked key keeps its row (``revoked_at_ms``) so the audit trail can name it."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.Index("uq_api_keys_token_hash", "token_hash", unique=True),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    roles: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    created_by: Mapped[str | None] = mapped_column(sa.String(128))
+    expires_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    revoked_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_used_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class LoginThrottleRow(Base):
+    """Failed sign-ins per user id or per address (``gateway.people.lockout``): the times
+    of the last failures within the window (at most the limit) and the lock's end."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (sa.Index("ix_login_throttle_updated_at_ms", "updated_at_ms"),)
+
+    kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    failures: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    locked_until_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+users: sa.Table = UserRow.__table__  # type: ignore[assignment]
+sessions: sa.Table = SessionRow.__table__  # type: ignore[assignment]
+api_keys: sa.Table = ApiKeyRow.__table__  # type: ignore[assignment]
+login_throttle: sa.Table = LoginThrottleRow.__table__  # type: ignore[assignment]

@@ -82,7 +82,7 @@ def row(**over: object) -> dict[str, object]:
 
 
 def test_migrations_in_own_schema(engine: sa.Engine, schema: str) -> None:
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     migrate(engine)  # idempotent
     names = set(sa.inspect(engine).get_table_names(schema=schema))
     assert {"alarms", "journal", "rule_state", "meta", "alembic_version"} <= names
