@@ -2,12 +2,17 @@
 
 Production code never calls ``time.time()`` directly: it asks a :class:`Clock`. Tests
 pass a :class:`ManualClock` and move time forward explicitly.
+
+Times cross the wire as RFC 3339 text: :func:`iso_ms` writes them (UTC, milliseconds,
+``Z``) and :func:`parse_rfc3339_ms` is the one parser that reads them back, for the
+decoder's ``ts``, the API's query times and the stores (:func:`parse_iso_ms`, lenient).
 """
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 
@@ -71,9 +76,60 @@ def iso_ms(epoch_ms: int | float | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
 
 
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?",
+    re.ASCII,
+)
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def parse_rfc3339_ms(text: str) -> int:
+    """An RFC 3339 date-time (``2026-01-01T08:00:00.5+08:00``, ``...Z``) -> epoch ms.
+
+    The offset (``Z`` or ``±hh:mm``) is required; fractional seconds may have any number of
+    digits and are rounded to the millisecond (half up); a leap second (``:60``) counts as
+    the first second of the next minute. Every refusal is a :class:`ValueError` whose
+    message says what is wrong (never an ``OverflowError``): the arithmetic is on integers,
+    so any year 0001-9999 gives an exact result.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected an RFC 3339 string, got {type(text).__name__}")
+    m = _RFC3339.fullmatch(text.strip())
+    shown = text[:40]
+    if m is None:
+        raise ValueError(f"{shown!r} is not an RFC 3339 time (e.g. 2026-01-01T08:00:00Z)")
+    y, mo, d, h, mi, s, frac, zulu, sign, oh, om = m.groups()
+    if zulu is None and sign is None:
+        raise ValueError(f"{shown!r} has no time zone offset (add Z or ±hh:mm)")
+    try:
+        day = date(int(y), int(mo), int(d)).toordinal() - _EPOCH_DAY
+    except ValueError as exc:
+        raise ValueError(f"{shown!r}: {exc}") from None
+    if int(h) > 23 or int(mi) > 59 or int(s) > 60:
+        raise ValueError(f"{shown!r}: time of day out of range")
+    offset_s = 0
+    if sign is not None:
+        if int(oh) > 23 or int(om) > 59:
+            raise ValueError(f"{shown!r}: offset out of range")
+        offset_s = (int(oh) * 3600 + int(om) * 60) * (-1 if sign == "-" else 1)
+    seconds = day * 86_400 + int(h) * 3600 + int(mi) * 60 + int(s) - offset_s
+    ms = 0
+    if frac:
+        # half-up rounding to the millisecond needs only the first four digits
+        digits = (frac[:4] + "000")[:4]
+        ms = (int(digits) + 5) // 10
+    return seconds * 1000 + ms
+
+
 def parse_iso_ms(text: str | None) -> int | None:
-    """The inverse of :func:`iso_ms` (any RFC 3339 time with an offset)."""
+    """Lenient :func:`parse_rfc3339_ms`: ``None`` for ``None``, empty or invalid text.
+
+    For values this gateway wrote itself (:func:`iso_ms`) and read back from its stores.
+    """
     if not text:
         return None
-    t = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    return round(datetime.fromisoformat(t).timestamp() * 1000)
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError:
+        return None

@@ -1,36 +1,52 @@
-"""Decoders: raw MQTT messages in, validated :mod:`gateway.model` objects out.
+"""The contract's decoder: raw MQTT messages in, validated :mod:`rules.model` objects out.
 
-A decoder is the first adapter of the pipeline. This one speaks the contract's own format
+A decoder is the first adapter of the pipeline (the interface is
+:class:`gateway.stages.Decoder`). This one speaks the contract's own format
 (``sitewatch/<site>/<system>/<device>/<kind>``, JSON payloads); foreign formats plug in as
-other :class:`Decoder` implementations. A decoder never raises on input: every message
-either decodes or comes back as a :class:`~gateway.model.Rejected` with a reason from
-:data:`REASONS`, which the pipeline counts and republishes to the dead-letter topic.
+other decoders. A decoder never raises on input: every message either decodes or comes
+back as a :class:`~rules.model.Rejected` with a reason from :data:`REASONS`, which the
+pipeline counts and republishes to the dead-letter topic.
+
+Lifecycle of a message: topic checked (site, system, device, kind), size checked
+(:data:`MAX_PAYLOAD`), UTF-8 and JSON parsed (``NaN``/``Infinity`` refused, nesting too
+deep refused), ``ts`` read (:func:`gateway.clock.parse_rfc3339_ms` for text), values
+checked (finite, within a float's range, short strings). Anything the decoder did not
+foresee is caught, logged once per kind and rejected with reason ``internal`` (the
+pipeline's name for a stage's failure) rather than raised. The rejection carries the
+payload as received; the pipeline caps what of it the dead letter echoes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from gateway.model import SYSTEMS, Event, Message, Rejected, Status, Telemetry, Value
-from gateway.site import ID_RE as SITE_ID_RE
+from gateway.clock import parse_rfc3339_ms
+from rules.model import Event, Message, Rejected, Status, Telemetry, Value
+from rules.vocab import ID_RE as VOCAB_ID_RE
+from rules.vocab import Kind, System
 
-ID_RE = re.compile(SITE_ID_RE)  # device, event type, point, zone: the site file's ids
+log = logging.getLogger("gateway.decode")
+
+ID_RE = re.compile(VOCAB_ID_RE)  # device, event type, point, zone: the site file's ids
 FIELD_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 MAX_PAYLOAD = 64 * 1024
 MAX_STRING = 256
 MAX_FIELDS = 200
 FUTURE_LIMIT_MS = 5 * 60 * 1000
-KINDS = ("telemetry", "event", "status")
+MAX_TS_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
+_SYSTEM_NAMES = tuple(s.value for s in System)
+SYSTEMS = frozenset(_SYSTEM_NAMES)
+KINDS = frozenset(k.value for k in Kind)
 
 REASONS: dict[str, str] = {
     "bad_topic": "topic is not sitewatch/<site>/<system>/<device>/<kind>",
-    "unknown_system": "system is not lighting, hvac, access or fire",
+    "unknown_system": f"system is not {', '.join(_SYSTEM_NAMES[:-1])} or {_SYSTEM_NAMES[-1]}",
     "bad_device": "device id does not match [A-Za-z0-9_.-]{1,64}",
-    "unknown_kind": "kind is not telemetry, event or status",
+    "unknown_kind": f"kind is not {Kind.TELEMETRY}, {Kind.EVENT} or {Kind.STATUS}",
     "too_large": "payload larger than 64 KiB",
     "bad_encoding": "payload is not UTF-8",
     "bad_json": "payload is not valid JSON",
@@ -42,11 +58,8 @@ REASONS: dict[str, str] = {
     "no_values": "telemetry carries no values",
     "bad_event": "event has no valid type",
     "bad_status": "status is neither online nor offline",
+    "internal": "the decoder failed on this message (a bug: see the gateway log)",
 }
-
-
-class Decoder(Protocol):
-    def decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message | Rejected: ...
 
 
 class _Reject(Exception):
@@ -73,20 +86,14 @@ def parse_ts(raw: Any, now_ms: int) -> int:
     if isinstance(raw, int):
         ts = raw
     elif isinstance(raw, str):
-        text = raw.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
         try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            raise _Reject("bad_ts", f"ts {raw[:40]!r} is not RFC 3339") from None
-        if dt.tzinfo is None:
-            raise _Reject("bad_ts", f"ts {raw[:40]!r} has no time zone offset")
-        ts = round(dt.timestamp() * 1000)
+            ts = parse_rfc3339_ms(raw)
+        except ValueError as exc:
+            raise _Reject("bad_ts", f"ts {exc}") from None
     else:
         raise _Reject("bad_ts", f"ts is a {type(raw).__name__}")
-    if ts < 0 or ts > 253_402_300_799_000:  # year 9999
-        raise _Reject("bad_ts", f"ts {ts} out of range")
+    if ts < 0 or ts > MAX_TS_MS:
+        raise _Reject("bad_ts", f"ts {str(ts)[:40]} out of range (1970 to 9999)")
     if ts > now_ms + FUTURE_LIMIT_MS:
         raise _Reject("ts_future", f"ts is {(ts - now_ms) / 1000:.0f} s ahead of the gateway")
     return ts
@@ -100,7 +107,10 @@ def _value(name: Any, v: Any) -> Value:
             raise _Reject("bad_value", f"{name}: string longer than {MAX_STRING} characters")
         return v
     if isinstance(v, int):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # a JSON integer beyond ~1.8e308
+            raise _Reject("bad_value", f"{name} is out of a float's range") from None
     if isinstance(v, float):
         if not math.isfinite(v):
             raise _Reject("bad_value", f"{name} is not a finite number")
@@ -112,6 +122,18 @@ def _values(obj: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Value]:
     if len(obj) > MAX_FIELDS:
         raise _Reject("bad_value", f"more than {MAX_FIELDS} fields")
     return {k: _value(k, v) for k, v in obj.items() if k not in skip}
+
+
+_logged: set[str] = set()
+
+
+def _log_once(exc: Exception, topic: str) -> None:
+    """Log a decoder bug with its traceback, once per exception type (a flood of one
+    poison message must not flood the log)."""
+    kind = type(exc).__name__
+    if kind not in _logged and len(_logged) < 64:
+        _logged.add(kind)
+        log.error("decoder raised %s on %.200s; rejected as internal", kind, topic, exc_info=exc)
 
 
 class ContractDecoder:
@@ -129,6 +151,10 @@ class ContractDecoder:
             return Rejected(topic, bytes(payload), r.reason, r.detail, now_ms)
         except RecursionError:
             return Rejected(topic, bytes(payload), "bad_json", "JSON nested too deeply", now_ms)
+        except Exception as exc:  # never raise on input: a raise here is a poison message
+            _log_once(exc, topic)
+            detail = f"decoder: {type(exc).__name__}: {exc}"[:500]
+            return Rejected(topic, bytes(payload), "internal", detail, now_ms)
 
     def _decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message:
         parts = topic.split("/")
@@ -143,7 +169,7 @@ class ContractDecoder:
             raise _Reject("unknown_kind", f"unknown kind {kind[:40]!r}")
         if len(payload) > MAX_PAYLOAD:
             raise _Reject("too_large")
-        if kind == "status":
+        if kind == Kind.STATUS:
             try:
                 text = payload.decode("utf-8").strip().strip('"').lower()
             except UnicodeDecodeError:
@@ -160,7 +186,7 @@ class ContractDecoder:
         if not isinstance(obj, dict):
             raise _Reject("not_object", f"payload is a JSON {type(obj).__name__}")
         ts = parse_ts(obj.get("ts"), now_ms)
-        if kind == "telemetry":
+        if kind == Kind.TELEMETRY:
             inner = obj.get("values")
             if isinstance(inner, dict):
                 values = _values(inner, ())

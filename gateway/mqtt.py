@@ -12,10 +12,11 @@ Lifecycle of a :class:`MqttLink`:
 1. ``await link.run()`` connects (``clean_start=False`` with a session expiry, so the
    session and its queued messages survive us), subscribes at QoS 1 and hands every
    message to ``on_message`` on the event-loop thread.
-2. On a lost connection it waits a jittered exponential backoff (full jitter, 0.5 s
-   doubling up to 30 s), reconnects and subscribes again. Messages received on the old
-   connection and not yet acknowledged are redelivered by the broker; their stale
-   ack handles are dropped (``generation``).
+2. On a lost connection it waits a jittered exponential backoff
+   (:class:`gateway.retry.Backoff`: full jitter, 0.5 s doubling up to 30 s, reset once a
+   connection was up), reconnects and subscribes again. Messages received on the old
+   connection and not yet acknowledged are redelivered by the broker; their stale ack
+   handles are dropped (``generation``).
 3. ``link.stop()`` disconnects cleanly and makes ``run()`` return.
 
 Backpressure is the broker's in-flight window: with MQTT 5 the broker sends at most
@@ -28,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.retry import Backoff
 from gateway.settings import MqttTarget
 
 log = logging.getLogger("sitewatch.mqtt")
@@ -119,6 +120,8 @@ class MqttLink:
         self._up: asyncio.Event | None = None
         self._misc: asyncio.Task[None] | None = None
         self._sock_fd: int | None = None
+        self.backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
+        """Reconnect waits (:mod:`gateway.retry`); reset once a connection was up."""
         self._client = self._make_client(will)
 
     # -- paho client ------------------------------------------------------------------
@@ -275,7 +278,7 @@ class MqttLink:
     async def run(self) -> None:
         """Connect, reconnect with jittered backoff, until :meth:`stop`."""
         self._loop = asyncio.get_running_loop()
-        backoff = BACKOFF_MIN_S
+        backoff = self.backoff
         first = True
         while not self._stopping:
             self._lost = asyncio.Event()
@@ -294,12 +297,11 @@ class MqttLink:
             if self._stopping:
                 break
             if up:
-                backoff = BACKOFF_MIN_S
+                backoff.reset()
                 self.reconnects += 1
-            delay = random.uniform(0, backoff)
-            backoff = min(BACKOFF_MAX_S, backoff * 2)
+            delay = backoff.next_delay()
             log.info("%s: reconnecting in %.1f s", self.name, delay)
-            await asyncio.sleep(delay)
+            await backoff.sleep(delay)
 
     async def _connect(self, first: bool) -> None:
         assert self._loop is not None

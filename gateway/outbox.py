@@ -12,9 +12,10 @@ as one row per destination in the ``outbox`` table:
 :meth:`Outbox.run` starts one sender per destination. A sender delivers that
 destination's rows strictly oldest first: the next row goes only once the one before is
 delivered (a webhook answered 2xx; the MQTT link connected and the message handed to the
-client session). A failed delivery is retried with exponential backoff
-(``backoff_min_s`` doubling up to ``backoff_max_s``) for as long as it takes, so a
-receiver that is down for an hour gets every message, in order, once it is back.
+client session). A failed delivery is retried with :class:`gateway.retry.Backoff` (full
+jitter, ``backoff_min_s`` doubling up to ``backoff_max_s``, reset by a delivery) for as
+long as it takes, so a receiver that is down for an hour gets every message, in order,
+once it is back.
 Delivered rows are deleted; rows still waiting when the gateway stops are sent by the
 next start (delivery is at least once: a crash between delivery and the delete sends a
 row again). Backoff runs on real (monotonic) time, never on the gateway clock, so a
@@ -38,6 +39,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from gateway.clock import Clock
+from gateway.retry import Backoff
 from gateway.store import models as m
 from gateway.store.db import reader
 
@@ -106,6 +108,8 @@ class Outbox:
         self.mqtt = mqtt
         self.webhooks = list(webhooks)
         self.secret = secret
+        if backoff_min_s <= 0:
+            raise ValueError("backoff_min_s > 0")
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = max(backoff_min_s, backoff_max_s)
         self.timeout_s = timeout_s
@@ -115,8 +119,9 @@ class Outbox:
         self._wake: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         if webhooks and not secret:
-            log.warning("webhooks configured without SITEWATCH_WEBHOOK_SECRET: signed with an "
-                        "empty key")
+            log.warning(
+                "webhooks configured without SITEWATCH_WEBHOOK_SECRET: signed with an empty key"
+            )
 
     # ------------------------------------------------------------------ writing
     @property
@@ -142,7 +147,7 @@ class Outbox:
         rows = [
             {
                 "dest": dest,
-                "topic": self.topic(crew) if dest == MQTT_DEST else dest[len(WEBHOOK_PREFIX):],
+                "topic": self.topic(crew) if dest == MQTT_DEST else dest[len(WEBHOOK_PREFIX) :],
                 "payload": payload,
                 "ticket_id": ticket_id,
                 "created_at_ms": now_ms,
@@ -185,8 +190,10 @@ class Outbox:
         self._loop = asyncio.get_running_loop()
         stale = set(self.pending()) - set(self.destinations)
         if stale:
-            log.warning("outbox: rows kept for destinations no longer configured: %s",
-                        ", ".join(sorted(stale)))
+            log.warning(
+                "outbox: rows kept for destinations no longer configured: %s",
+                ", ".join(sorted(stale)),
+            )
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             async with asyncio.TaskGroup() as tg:
                 for dest in self.destinations:
@@ -195,7 +202,7 @@ class Outbox:
 
     async def _sender(self, dest: str, client: httpx.AsyncClient) -> None:
         wake = self._wake[dest]
-        failures = 0
+        backoff = Backoff(self.backoff_min_s, self.backoff_max_s)
         while True:
             wake.clear()
             batch = self._head(dest, 100)
@@ -205,16 +212,20 @@ class Outbox:
                 if error is None:
                     self._done(row["id"])
                     self.delivered += 1
-                    failures = 0
+                    backoff.reset()
                     progressed = True
                     continue
-                failures += 1
                 self.failures += 1
                 self._failed(row["id"], error)
-                delay = min(self.backoff_max_s, self.backoff_min_s * 2 ** (failures - 1))
-                log.info("outbox %s: row %s not delivered (%s); retry in %.1f s",
-                         dest, row["id"], error, delay)
-                await asyncio.sleep(delay)
+                delay = backoff.next_delay()
+                log.info(
+                    "outbox %s: row %s not delivered (%s); retry in %.1f s",
+                    dest,
+                    row["id"],
+                    error,
+                    delay,
+                )
+                await backoff.sleep(delay)
                 break
             if progressed and len(batch) == 100:
                 continue
@@ -286,7 +297,9 @@ class Outbox:
             conn.execute(
                 sa.update(o)
                 .where(o.c.id == row_id)
-                .values(attempts=o.c.attempts + 1, last_attempt_ms=self._clock.now_ms(),
-                        last_error=error[:2000])
+                .values(
+                    attempts=o.c.attempts + 1,
+                    last_attempt_ms=self._clock.now_ms(),
+                    last_error=error[:2000],
+                )
             )
-

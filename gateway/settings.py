@@ -3,22 +3,38 @@
 Every setting can come from a YAML file (``sitewatch run --config FILE``) and from
 ``SITEWATCH_*`` environment variables; the variable wins. Values are validated once, at
 start, and each bad value gets its own clear message (see :func:`load_settings`).
+
+Lifecycle: :func:`load_settings` (the command line's ``--config FILE``) or
+``Settings(**values)`` builds the settings once; the sources are pydantic-settings' own,
+highest first: the constructor's keywords, the environment, the YAML file
+(:class:`~pydantic_settings.YamlConfigSettingsSource`), the defaults. A key the file has
+and :class:`Settings` does not (a typo) is refused, naming the key and the file, rather
+than silently ignored.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
-from gateway.site import ID_RE
+from rules.vocab import ID_RE, Role, System
 
-ROLES = ("viewer", "operator", "technician", "integrator", "admin")
+#: the roles an ``SITEWATCH_API_TOKENS`` token may carry (contract section 1)
+ROLES: tuple[Role, ...] = (Role.VIEWER, Role.OPERATOR, Role.TECHNICIAN, Role.INTEGRATOR, Role.ADMIN)
 
 
 class MqttTarget(BaseModel):
@@ -70,57 +86,69 @@ def parse_tokens(text: str) -> dict[str, str]:
     return out
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        if path is not None:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: a config file is a YAML mapping")
-            self._data = {str(k).lower(): v for k, v in loaded.items()}
+class _YamlFile(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, refusing a file that is not a mapping."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        if not isinstance(data, dict):
+            raise ValueError(f"a config file is a YAML mapping, not a {type(data).__name__}")
+        return data
 
-    def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+# the YAML file of the Settings being built now (load_settings sets it for one call)
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("sitewatch_config_file", default=None)
+
+
+@contextmanager
+def _config_file(path: Path | None) -> Iterator[None]:
+    token = _CONFIG_FILE.set(path)
+    try:
+        yield
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SITEWATCH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SITEWATCH_", extra="forbid")
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
-    mqtt_client_id: str = Field("sitewatch-gw", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    mqtt_client_id: str = Field(default="sitewatch-gw", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     mqtt_receive_maximum: int = Field(
-        10000, ge=1, le=65535, description="MQTT 5 Receive Maximum: QoS 1 messages in flight to us"
+        default=10000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 Receive Maximum: QoS 1 messages in flight to us",
     )
     mqtt_priority_systems: str = Field(
-        "fire", description="systems read on a connection of their own (never behind a backlog)"
+        default=System.FIRE.value,
+        description="systems read on a connection of their own (never behind a backlog)",
     )
     influx_url: str = ""
     influx_api: Literal["v1", "v2"] = "v1"
     influx_db: str = "sitewatch"
     influx_token: str = ""
     influx_org: str = ""
-    influx_batch_size: int = Field(5000, ge=1, le=100_000)
-    influx_flush_interval_s: float = Field(1.0, gt=0, le=60)
+    influx_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    influx_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     db_url: str = "sqlite:///./sitewatch.db"
     http_bind: str = "127.0.0.1:8000"
     api_tokens: str = ""
-    site: str = Field("sc01", pattern=ID_RE)
-    site_file: str = Field("", description="path of the site file; empty = the shipped demo site")
-    telemetry_db: str = Field(
-        "", description="embedded telemetry store (SQLite file) when no InfluxDB"
+    site: str = Field(default="sc01", pattern=ID_RE)
+    site_file: str = Field(
+        default="", description="path of the site file; empty = the shipped demo site"
     )
-    rules_file: str = Field("", description="rule pack (YAML); empty = the default pack")
-    queue_size: int = Field(50_000, ge=100, description="readings buffered between stages")
+    telemetry_db: str = Field(
+        default="", description="embedded telemetry store (SQLite file) when no InfluxDB"
+    )
+    rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
+    queue_size: int = Field(default=50_000, ge=100, description="readings buffered between stages")
     # tickets (gateway.tickets, gateway.outbox)
-    webhooks: str = Field("", description="comma-separated URLs POSTed every ticket change")
-    webhook_secret: str = Field("", description="HMAC-SHA256 key of X-Sitewatch-Signature")
-    webhook_timeout_s: float = Field(10.0, gt=0, le=300)
+    webhooks: str = Field(default="", description="comma-separated URLs POSTed every ticket change")
+    webhook_secret: str = Field(default="", description="HMAC-SHA256 key of X-Sitewatch-Signature")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     outbox_backoff_max_s: float = Field(
-        60.0, gt=0, le=3600, description="longest wait between two delivery attempts"
+        default=60.0, gt=0, le=3600, description="longest wait between two delivery attempts"
     )
     ticket_sla: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -128,7 +156,7 @@ class Settings(BaseSettings):
         " {assign|respond|resolve|callback: minutes}} (YAML mapping, or JSON in the variable)",
     )
     ticket_escalate_at: float = Field(
-        0.8, gt=0, lt=1, description="escalate when this fraction of a clock has run"
+        default=0.8, gt=0, lt=1, description="escalate when this fraction of a clock has run"
     )
 
     @field_validator("mqtt_url")
@@ -221,11 +249,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _CONFIG_PATH.get("path")
-        return (init_settings, env_settings, _YamlSource(settings_cls, path))
-
-
-_CONFIG_PATH: dict[str, Path | None] = {"path": None}
+        yaml_file = _YamlFile(settings_cls, yaml_file=_CONFIG_FILE.get())
+        return (init_settings, env_settings, yaml_file)
 
 
 class SettingsError(Exception):
@@ -235,23 +260,29 @@ class SettingsError(Exception):
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``config`` (YAML), the environment (wins) and ``overrides`` (win).
 
-    Raises :class:`SettingsError` naming every bad value and where it came from.
+    Raises :class:`SettingsError` naming every bad value and where it came from, and every
+    key of the file that is not a setting.
     """
-    _CONFIG_PATH["path"] = Path(config) if config else None
+    path = Path(config) if config else None
+    if path is not None and not path.is_file():
+        raise SettingsError(f"config file {config}: not found")
     try:
-        if config and not Path(config).is_file():
-            raise SettingsError(f"config file {config}: not found")
-        return Settings(**overrides)
+        with _config_file(path):
+            return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"])
-            env = f"SITEWATCH_{name.upper()}"
-            where = f"{env} (environment)" if env in os.environ else f"{name}"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {msg}")
+        lines = [_explain(err, path) for err in exc.errors()]
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise SettingsError(f"config file {config}: {exc}") from None
-    finally:
-        _CONFIG_PATH["path"] = None
+        where = f"config file {config}" if path is not None else "invalid configuration"
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def _explain(err: Any, path: Path | None) -> str:
+    """One line for one validation error: which setting, from where, what is wrong."""
+    name = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        where = f"config file {path}" if path is not None else "keyword argument"
+        return f"{where}: unknown setting {name!r}"
+    env = f"SITEWATCH_{str(err['loc'][0]).upper()}" if err["loc"] else ""
+    where = f"{env} (environment)" if env in os.environ else name
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"

@@ -18,10 +18,11 @@ Lifecycle (Telegraf-style output plugin)
    in-flight window is bounded and a message is only acknowledged once durable).
    At most ``max_in_flight`` batches are written at once; new points keep buffering.
 5. A write that fails for a passing reason (connection error, timeout, 5xx, 429, auth
-   or "database not found") is retried with exponential backoff and jitter, and the
-   points are kept, never dropped. While the buffer holds ``max_buffer`` points or more,
-   ``has_room()`` is False and the pipeline pauses its source (``await wait_room()``):
-   that is the backpressure.
+   or "database not found") is retried with :class:`gateway.retry.Backoff` (full jitter,
+   ``retry_initial_s`` doubling up to ``retry_max_s``, at least the server's
+   ``Retry-After``), and the points are kept, never dropped. While the buffer holds
+   ``max_buffer`` points or more, ``has_room()`` is False and the pipeline pauses its
+   source (``await wait_room()``): that is the backpressure.
 6. A batch the store refuses (4xx: parse error, field type conflict, ``partial write``)
    is split in halves until the refused points are isolated; the good points are
    written, each refused point goes to ``on_rejected(line, reason)`` (the gateway
@@ -44,15 +45,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
+from gateway.retry import Backoff
 from gateway.sinks.lineprotocol import LineProtocolError, encode
+from rules.model import Event, Telemetry
 
 log = logging.getLogger("gateway.sinks")
 
@@ -188,6 +189,8 @@ class BufferedSink(Generic[P]):
     ) -> None:
         if batch_size < 1 or flush_interval <= 0 or flush_at_unacked < 1 or max_in_flight < 1:
             raise ValueError("batch_size, flush_interval, flush_at_unacked, max_in_flight > 0")
+        if retry_initial_s <= 0:
+            raise ValueError("retry_initial_s > 0")
         self.metrics = metrics
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -455,7 +458,7 @@ class BufferedSink(Generic[P]):
     async def _deliver(self, points: list[P]) -> None:
         """Write ``points``; retry passing failures; bisect refusals."""
         work: deque[list[P]] = deque([points])
-        attempt = 0
+        backoff = Backoff(self.retry_initial_s, self.retry_max_s)
         loop = asyncio.get_running_loop()
         while work:
             chunk = work[0]
@@ -471,7 +474,7 @@ class BufferedSink(Generic[P]):
                     mid = len(chunk) // 2
                     work.appendleft(chunk[mid:])
                     work.appendleft(chunk[:mid])
-                attempt = 0
+                backoff.reset()
                 continue
             except asyncio.CancelledError:
                 raise
@@ -480,11 +483,7 @@ class BufferedSink(Generic[P]):
                 if not isinstance(exc, WriteRetry):
                     log.exception("unexpected error writing %d points; retrying", len(chunk))
                 self.metrics.write_errors.labels(kind=retry.kind).inc()
-                delay = min(self.retry_max_s, self.retry_initial_s * (2**attempt))
-                delay = delay * (0.5 + random.random() / 2)
-                if retry.retry_after is not None:
-                    delay = max(delay, min(retry.retry_after, self.retry_max_s))
-                attempt = min(attempt + 1, 30)
+                delay = backoff.next_delay(retry.retry_after)
                 self._last_error = f"{retry.kind}: {str(retry)[:200]}"
                 if self._failing_since is None:
                     self._failing_since = loop.time()
@@ -493,10 +492,10 @@ class BufferedSink(Generic[P]):
                     len(chunk),
                     retry.kind,
                     str(retry)[:200],
-                    attempt,
+                    backoff.attempts,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                await backoff.sleep(delay)
                 continue
             self.metrics.write_latency.observe(loop.time() - t0)
             self.metrics.batch_size.observe(len(chunk))
@@ -504,7 +503,7 @@ class BufferedSink(Generic[P]):
             self._written_total += len(chunk)
             self._failing_since = None
             work.popleft()
-            attempt = 0
+            backoff.reset()
 
 
 def describe(msg: Telemetry | Event) -> str:

@@ -32,8 +32,8 @@ from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
 from gateway.sinks.base import BufferedSink, QueryFailed, WriteRetry, describe
+from rules.model import Event, Telemetry
 
 log = logging.getLogger("gateway.sinks.embedded")
 

@@ -23,10 +23,14 @@ import httpx
 
 from gateway.metrics import Metrics
 from gateway.sinks.base import LineProtocolSink, QueryFailed, WriteRefused, WriteRetry
+from rules.vocab import System
 
 log = logging.getLogger("gateway.sinks.influx_v1")
 
-SYSTEM_MEASUREMENTS = ("hvac", "lighting", "access", "fire")
+#: one measurement per system (contract section 5)
+SYSTEM_MEASUREMENTS: tuple[str, ...] = tuple(
+    s.value for s in (System.HVAC, System.LIGHTING, System.ACCESS, System.FIRE)
+)
 
 
 def influxql_ident(name: str) -> str:

@@ -1,4 +1,4 @@
-"""InfluxDB line protocol for :class:`~gateway.model.Telemetry` and :class:`~gateway.model.Event`.
+"""InfluxDB line protocol for :class:`~rules.model.Telemetry` and :class:`~rules.model.Event`.
 
 The schema is the contract's (section 5):
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 
-from gateway.model import Event, Telemetry, Value
+from rules.model import Event, Telemetry, Value
 
 __all__ = [
     "LineProtocolError",

@@ -1,11 +1,12 @@
 import json
+import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.decode import REASONS, ContractDecoder
-from gateway.model import Event, Rejected, Status, Telemetry
+from rules.model import Event, Rejected, Status, Telemetry
 
 NOW = 1_767_225_600_000
 D = ContractDecoder("sc01")
@@ -135,3 +136,112 @@ def test_valid_values_round_trip(values):
             assert got == v
         else:
             assert isinstance(got, float) and got == float(v)
+
+
+# -- poison messages: nothing a device sends makes decode() raise ------------------------
+BIG = "1" + "0" * 309  # a JSON integer above a float's range (~1.8e308)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (T, '{"values": {"a": ' + BIG + "}}", "bad_value"),
+        (T, '{"a": -' + BIG + "}", "bad_value"),
+        (T, '{"a": 1e400}', "bad_value"),  # JSON float beyond range parses to inf
+        (T, '{"a": -Infinity}', "bad_value"),
+        (T, '{"a": ' + "9" * 5000 + "}", "bad_json"),  # over Python's int digit limit
+        (T, '{"ts": ' + BIG + ', "a": 1}', "bad_ts"),
+        (T, '{"ts": -1, "a": 1}', "bad_ts"),
+        (T, '{"ts": 1.5, "a": 1}', "bad_ts"),
+        (T, '{"ts": "0000-01-01T00:00:00Z", "a": 1}', "bad_ts"),
+        (T, '{"ts": "2026-13-01T00:00:00Z", "a": 1}', "bad_ts"),
+        (T, '{"ts": "2026-02-30T00:00:00Z", "a": 1}', "bad_ts"),
+        (T, '{"ts": "2026-01-01T24:00:00Z", "a": 1}', "bad_ts"),
+        (T, '{"ts": "9999-12-31T23:59:59-23:59", "a": 1}', "bad_ts"),
+        (T, '{"ts": "0001-01-01T00:00:00+23:59", "a": 1}', "bad_ts"),
+        (T, '{"ts": "٢٠٢٦-01-01T00:00:00Z", "a": 1}', "bad_ts"),  # non-ASCII digits
+        ("sitewatch/sc01/fire/fp-01/event", '{"type": "fault", "x": ' + BIG + "}", "bad_value"),
+        (T, "[" * 30_000 + "]" * 30_000, "bad_json"),
+        (T, '{"a":' * 10_000 + "1" + "}" * 10_000, "bad_json"),
+        (T, b'{"a": "\xc3\x28"}', "bad_encoding"),
+        ("sitewatch/sc01/access/d1/status", b"\xff", "bad_encoding"),
+        (T, b"x" * (10 * 1024 * 1024), "too_large"),
+    ],
+)
+def test_poison_messages_are_rejected_with_a_reason(topic, payload, reason):
+    r = dec(topic, payload)
+    assert isinstance(r, Rejected), r
+    assert r.reason == reason and r.detail
+
+
+TOPICS = st.sampled_from(
+    [
+        f"sitewatch/sc01/{system}/dev-1/{kind}"
+        for system in ("lighting", "hvac", "access", "fire")
+        for kind in ("telemetry", "event", "status")
+    ]
+)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**400)
+    | st.floats()
+    | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=70), inner),
+    max_leaves=30,
+)
+json_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "ts": st.one_of(
+            st.integers(),
+            st.floats(),
+            st.text(max_size=40),
+            st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+            json_values,
+        ),
+        "values": json_values,
+        "type": st.one_of(st.just("fire_alarm"), st.text(max_size=70), json_values),
+        "point": json_values,
+        "zone": json_values,
+    },
+).flatmap(
+    lambda fixed: st.dictionaries(st.text(max_size=70), json_values, max_size=5).map(
+        lambda extra: {**extra, **fixed}
+    )
+)
+
+
+@given(topic=TOPICS, payload=st.binary(max_size=500))
+def test_decoder_never_raises_on_bytes_for_any_topic(topic, payload):
+    res = D.decode(topic, payload, NOW)
+    assert isinstance(res, Telemetry | Event | Status | Rejected)
+    if isinstance(res, Rejected):
+        assert res.reason in REASONS
+
+
+@given(topic=TOPICS, value=st.one_of(json_values, json_objects))
+def test_decoder_never_raises_on_any_json_value(topic, value):
+    payload = json.dumps(value).encode()  # NaN and Infinity go out as their JS literals
+    res = D.decode(topic, payload, NOW)
+    assert isinstance(res, Telemetry | Event | Status | Rejected)
+    if isinstance(res, Rejected):
+        assert res.reason in REASONS and res.reason != "internal"
+    elif isinstance(res, Telemetry | Event):
+        values = res.values if isinstance(res, Telemetry) else res.attrs
+        for v in values.values():
+            assert isinstance(v, bool | str) or math.isfinite(v)
+        assert 0 <= res.ts_ms <= NOW + 300_000
+
+
+def test_an_unforeseen_decoder_error_is_a_rejection_not_a_raise(monkeypatch):
+    import gateway.decode as decode
+
+    def broken(raw, now_ms):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(decode, "parse_ts", broken)
+    r = dec(T, {"a": 1})
+    assert isinstance(r, Rejected) and r.reason == "internal" and "KeyError" in r.detail
+    assert r.payload == b'{"a": 1}'

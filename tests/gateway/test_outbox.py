@@ -84,8 +84,7 @@ class FakeLink:
         self.connected = False
         self.sent: list[tuple[str, bytes, int, bool]] = []
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1,
-                retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
         assert isinstance(payload, bytes)
         self.sent.append((topic, payload, qos, retain))
 
@@ -102,8 +101,13 @@ def make(tmp_path: Path, **kw: Any) -> tuple[sa.Engine, Outbox]:
 def queue(engine: sa.Engine, box: Outbox, n: int, start: int = 0, crew: str = "hvac") -> None:
     for i in range(start, start + n):
         with engine.begin() as conn:
-            box.add(conn, crew=crew, ticket_id=i, now_ms=i,
-                    message={"n": i, "ticket": {"id": i, "crew": crew}})
+            box.add(
+                conn,
+                crew=crew,
+                ticket_id=i,
+                now_ms=i,
+                message={"n": i, "ticket": {"id": i, "crew": crew}},
+            )
 
 
 async def until(cond: Any, limit_s: float = 20.0) -> None:
@@ -168,7 +172,8 @@ def test_webhook_down_gets_every_message_in_order_once_back(
         assert len(rows) == 50 and rows[0]["attempts"] >= 1 and rows[0]["last_error"]
         assert all(r["attempts"] == 0 for r in rows[1:])  # strictly in order: no skipping
         receiver.start()
-        await until(lambda: len(receiver.got) >= 50)
+        # the receiver records a body before it answers: wait for the outbox's own count
+        await until(lambda: len(receiver.got) >= 50 and box.delivered >= 50)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -210,7 +215,7 @@ def test_an_error_answer_is_retried_before_anything_later(
     receiver.start()
     receiver.fail_next = 3
     queue(engine, box, 5)
-    arun(run_until(box, lambda: len(receiver.got) >= 5))
+    arun(run_until(box, lambda: len(receiver.got) >= 5 and box.delivered >= 5))
     assert [b["n"] for b in receiver.bodies()] == [0, 1, 2, 3, 4]
     assert box.failures == 3 and box.delivered == 5
 
@@ -235,7 +240,8 @@ def test_mqtt_waits_for_the_link_and_keeps_order(tmp_path: Path, receiver: Recei
 
     arun(main())
     assert [t for t, *_ in link.sent] == ["sitewatch/sc01/tickets/cleaning"] * 3 + [
-        "sitewatch/sc01/tickets/security"] * 2
+        "sitewatch/sc01/tickets/security"
+    ] * 2
     assert [json.loads(p)["n"] for _, p, _, _ in link.sent] == [0, 1, 2, 3, 4]
     assert {(q, r) for _, _, q, r in link.sent} == {(1, False)}
 

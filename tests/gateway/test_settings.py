@@ -58,3 +58,54 @@ def test_tokens():
     for bad in ("operator", "boss=abcdefgh", "viewer=short"):
         with pytest.raises(ValueError):
             parse_tokens(bad)
+
+
+def test_unknown_key_in_the_config_file_is_refused(tmp_path, monkeypatch):
+    for k in list(__import__("os").environ):
+        if k.startswith("SITEWATCH_"):
+            monkeypatch.delenv(k)
+    cfg = tmp_path / "sw.yaml"
+    cfg.write_text("site: hq\ninflux_bacth_size: 100\n")  # a typo
+    with pytest.raises(SettingsError) as e:
+        load_settings(cfg)
+    text = str(e.value)
+    assert "influx_bacth_size" in text and str(cfg) in text
+    cfg.write_text("site: hq\ninflux_batch_size: 100\n")
+    assert load_settings(cfg).influx_batch_size == 100
+
+
+def test_a_variable_outside_the_settings_is_not_an_unknown_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("SITEWATCH_TEST_INFLUX_URL", "http://x")  # the tests' own variable
+    monkeypatch.delenv("SITEWATCH_SITE", raising=False)
+    cfg = tmp_path / "sw.yaml"
+    cfg.write_text("site: hq\n")
+    assert load_settings(cfg).site == "hq"
+
+
+def test_config_file_errors_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("SITEWATCH_INFLUX_API", raising=False)
+    cfg = tmp_path / "sw.yaml"
+    cfg.write_text("- site\n- hq\n")
+    with pytest.raises(SettingsError, match="sw.yaml.*YAML mapping"):
+        load_settings(cfg)
+    cfg.write_text("site: [hq\n")
+    with pytest.raises(SettingsError, match="sw.yaml"):
+        load_settings(cfg)
+    cfg.write_text("influx_api: v3\n")
+    with pytest.raises(SettingsError, match="influx_api"):
+        load_settings(cfg)
+    cfg.write_text("")  # an empty file is no setting at all
+    assert load_settings(cfg).influx_api == "v1"
+
+
+def test_nested_yaml_values_and_keyword_overrides(tmp_path, monkeypatch):
+    monkeypatch.delenv("SITEWATCH_TICKET_SLA", raising=False)
+    monkeypatch.delenv("SITEWATCH_SITE", raising=False)
+    cfg = tmp_path / "sw.yaml"
+    cfg.write_text("site: hq\nticket_sla:\n  high: {assign: 5}\n")
+    s = load_settings(cfg, site="annex")
+    assert s.site == "annex"  # a keyword wins over the file
+    assert s.ticket_sla == {"high": {"assign": 5.0}}
+    with pytest.raises(SettingsError, match="keyword argument.*'nope'"):
+        load_settings(nope=1)
+    assert load_settings().site == "sc01"  # the file was for that one call only

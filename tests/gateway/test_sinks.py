@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -13,11 +14,11 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
 from gateway.settings import Settings
 from gateway.sinks import EmbeddedSink, InfluxV1Sink, InfluxV2Sink, make_sink
 from gateway.sinks.base import QueryFailed, Sink
 from gateway.sinks.influx_v1 import parse_influxql_result
+from rules.model import Event, Telemetry
 
 T0 = 1_767_225_600_000
 
@@ -29,7 +30,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def tel(i: int, device: str = "ahu-1", **values: object) -> Telemetry:
+def tel(i: int, device: str = "ahu-1", **values: Any) -> Telemetry:
     return Telemetry("sc01", "hvac", device, T0 + i, values or {"v": float(i)}, T0)
 
 

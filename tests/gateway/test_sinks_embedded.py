@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
 import pytest
 
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
 from gateway.sinks.embedded import EmbeddedSink
+from rules.model import Event, Telemetry
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +28,7 @@ def clock() -> ManualClock:
     return ManualClock(1_767_225_600.0)
 
 
-def tel(ts: int, device: str = "ahu-1", **values: object) -> Telemetry:
+def tel(ts: int, device: str = "ahu-1", **values: Any) -> Telemetry:
     return Telemetry("sc01", "hvac", device, ts, values, ts, zone="z1")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -10,9 +11,9 @@ aiohttp = pytest.importorskip("aiohttp", reason="influxdb-client[async] needs ai
 from aiohttp import web  # noqa: E402
 
 from gateway.metrics import Metrics  # noqa: E402
-from gateway.model import Telemetry  # noqa: E402
 from gateway.sinks.base import QueryFailed, QueryNotSupported  # noqa: E402
 from gateway.sinks.influx_v2 import InfluxV2Sink, flux_query, flux_string  # noqa: E402
+from rules.model import Telemetry  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 T0 = 1_767_225_600_000
@@ -74,7 +75,7 @@ async def fake_v2():
         await runner.cleanup()
 
 
-def tel(i: int, **values: object) -> Telemetry:
+def tel(i: int, **values: Any) -> Telemetry:
     return Telemetry("sc01", "hvac", "ahu-1", T0 + i, values or {"v": float(i)}, T0)
 
 
