@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.site import Crew, Site
+from rules.site import Crew, Site
+from rules.vocab import Priority
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTE_MS = 60_000
@@ -111,10 +112,10 @@ class Roster:
 # ------------------------------------------------------------------ service levels
 #: the contract's defaults, minutes: priority -> (assign, in progress, resolve)
 DEFAULT_SLA_MIN: Mapping[str, tuple[float, float, float]] = {
-    "critical": (2, 15, 4 * 60),
-    "high": (15, 60, 8 * 60),
-    "medium": (15, 4 * 60, 24 * 60),
-    "low": (15, 4 * 60, 72 * 60),
+    Priority.CRITICAL: (2, 15, 4 * 60),
+    Priority.HIGH: (15, 60, 8 * 60),
+    Priority.MEDIUM: (15, 4 * 60, 24 * 60),
+    Priority.LOW: (15, 4 * 60, 72 * 60),
 }
 DEFAULT_CALLBACK_MIN = 24 * 60.0
 
@@ -158,7 +159,7 @@ class ServiceLevels:
             self._over[str(key)] = got
 
     def minutes(self, priority: str, category: str) -> dict[str, float]:
-        base = DEFAULT_SLA_MIN.get(priority, DEFAULT_SLA_MIN["low"])
+        base = DEFAULT_SLA_MIN.get(priority, DEFAULT_SLA_MIN[Priority.LOW])
         out = {
             "assign": float(base[0]),
             "respond": float(base[1]),

@@ -118,9 +118,7 @@ def _set_search_path(engine: Engine, schema: str) -> None:
         dbapi_conn.autocommit = autocommit
 
 
-def alembic_config(
-    *, connection: Connection | None = None, url: str | None = None
-) -> Config:
+def alembic_config(*, connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic configuration built in code: the migrations shipped with the package,
     run on ``connection`` (preferred) or on a fresh engine for ``url``."""
     from alembic.config import Config

@@ -1,6 +1,7 @@
 """The append-only journal: every state change and every operator action.
 
-Shared by the alarm service and (later) the ticket service: an entry names who (``actor``,
+Shared by the alarm and ticket services (written at the flush of the unit of work,
+``gateway.store.work``): an entry names who (``actor``,
 ``"system"`` for the gateway itself), when (``at_ms``), what (``action``), why
 (``reason``), the ``alarm_id`` or ``ticket_id`` it is about, and a JSON ``detail``. The
 database refuses to update or delete entries (triggers created by the first migration).

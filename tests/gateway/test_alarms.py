@@ -26,6 +26,7 @@ from gateway.site import Site
 from gateway.store import make_engine, migrate
 from gateway.store.models import alarms, journal
 from rules.model import RuleHit, RuleSpec
+from rules.vocab import Priority as P
 
 CONTRACT_FIELDS = {
     "id", "rule", "site", "system", "device", "point", "zone", "priority", "state",
@@ -54,18 +55,18 @@ SITE = Site.model_validate(
 SPECS = {
     s.id: s
     for s in (
-        RuleSpec("hvac.zone_temp_high", "hvac", "medium", "alarm", "Zone too warm", "Check AHU"),
-        RuleSpec("hvac.fault", "hvac", "medium", "alarm", "HVAC fault", "Call HVAC",
+        RuleSpec("hvac.zone_temp_high", "hvac", P.MEDIUM, "alarm", "Zone too warm", "Check AHU"),
+        RuleSpec("hvac.fault", "hvac", P.MEDIUM, "alarm", "HVAC fault", "Call HVAC",
                  cause="unit fault", consequence="comfort"),
-        RuleSpec("hvac.filter_clogged", "hvac", "low", "ticket", "Filter clogged", "Replace"),
-        RuleSpec("lighting.lamp_failure", "lighting", "low", "alarm", "Lamp failed", "Replace"),
-        RuleSpec("access.door_forced", "access", "high", "alarm", "Door forced", "Send guard"),
-        RuleSpec("access.door_held", "access", "medium", "alarm", "Door held", "Close door"),
-        RuleSpec("access.tamper", "access", "high", "alarm", "Tamper", "Inspect",
+        RuleSpec("hvac.filter_clogged", "hvac", P.LOW, "ticket", "Filter clogged", "Replace"),
+        RuleSpec("lighting.lamp_failure", "lighting", P.LOW, "alarm", "Lamp failed", "Replace"),
+        RuleSpec("access.door_forced", "access", P.HIGH, "alarm", "Door forced", "Send guard"),
+        RuleSpec("access.door_held", "access", P.MEDIUM, "alarm", "Door held", "Close door"),
+        RuleSpec("access.tamper", "access", P.HIGH, "alarm", "Tamper", "Inspect",
                  clears_on_ack=True),
-        RuleSpec("fire.alarm", "fire", "critical", "alarm", "FIRE", "Evacuate"),
-        RuleSpec("device.offline", None, "low", "alarm", "Offline", "Check device",
-                 priority_by_system=(("fire", "high"),)),
+        RuleSpec("fire.alarm", "fire", P.CRITICAL, "alarm", "FIRE", "Evacuate"),
+        RuleSpec("device.offline", None, P.LOW, "alarm", "Offline", "Check device",
+                 priority_by_system=(("fire", P.HIGH),)),
     )
 }
 

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from gateway.alarms import AlarmService, _floods
+from gateway.alarms import AlarmService
+from gateway.alarms.kpis import _floods
 from gateway.clock import ManualClock, iso_ms
 from gateway.site import Site
 from gateway.store import make_engine, migrate
 from rules.model import RuleHit, RuleSpec
+from rules.vocab import Priority as P
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z, where the clock starts
 S = START + 3600  # the start of the 24 h the KPIs look at
@@ -35,11 +37,11 @@ SITE = Site.model_validate(
 SPECS = {
     s.id: s
     for s in (
-        RuleSpec("hvac.fault", "hvac", "medium", "alarm", "HVAC fault", "Call HVAC"),
-        RuleSpec("lighting.lamp_failure", "lighting", "low", "alarm", "Lamp failed", "Replace"),
-        RuleSpec("access.door_forced", "access", "high", "alarm", "Door forced", "Guard"),
-        RuleSpec("access.door_held", "access", "medium", "alarm", "Door held", "Close"),
-        RuleSpec("fire.alarm", "fire", "critical", "alarm", "FIRE", "Evacuate"),
+        RuleSpec("hvac.fault", "hvac", P.MEDIUM, "alarm", "HVAC fault", "Call HVAC"),
+        RuleSpec("lighting.lamp_failure", "lighting", P.LOW, "alarm", "Lamp failed", "Replace"),
+        RuleSpec("access.door_forced", "access", P.HIGH, "alarm", "Door forced", "Guard"),
+        RuleSpec("access.door_held", "access", P.MEDIUM, "alarm", "Door held", "Close"),
+        RuleSpec("fire.alarm", "fire", P.CRITICAL, "alarm", "FIRE", "Evacuate"),
     )
 }
 SYSTEM = {"hvac": "hvac", "lighting": "lighting", "access": "access", "fire": "fire"}

@@ -1,0 +1,300 @@
+"""Where tickets come from: rules (their hits and delayed crews) and people.
+
+**Tickets from rules** (:meth:`Intake.on_hit`, :meth:`Intake.due_dispatches`). A rule
+with crews (``RuleSpec.crews_for(system)``) sends a ticket to each crew: at once for a
+crew with ``after_s == 0``; for a delayed crew once the rule's alarm has been active
+``after_s`` seconds (a dispatch that never happens if the alarm clears or closes first).
+Delays are judged at each tick from the active alarms (their ``activated_at``), so they
+survive a restart. A ticket-only rule (``raises: ticket``, e.g. ``hvac.filter_clogged``)
+has no alarm: its hits open tickets directly. One open ticket per (rule, device, crew)
+(the database enforces it): a hit while one is open links the alarm to it. When the
+rule's condition clears (the clearing ``RuleHit``) the ticket records that its condition
+is back to normal; a ``resolved`` rule ticket then closes (*verified back to normal*),
+and a rule ticket resolved once its condition is already normal closes at once. The same
+fault (rule, device, crew) within ``repeat_window_days`` (30) of its last ticket closing
+opens a new ticket with ``repeat_of`` = that ticket.
+
+**Tickets from people** (:meth:`Intake.create`): routed by category (see
+``gateway.tickets.model``). A repair request must name a device of the site (else
+:class:`Invalid`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
+
+from gateway.errors import Invalid
+from gateway.site import Site
+from gateway.store import journal as jr
+from gateway.tickets.lifecycle import Lifecycle
+from gateway.tickets.model import (
+    CATEGORIES,
+    CATEGORY_CREW,
+    SYSTEM_ACTOR,
+    SYSTEM_CREW,
+    Ticket,
+    TicketDict,
+)
+from gateway.tickets.store import TicketTx
+from rules.model import RuleHit, RuleSpec
+from rules.vocab import PRIORITIES, TicketCategory, TicketSource, TicketStatus
+
+R = TypeVar("R")
+#: (spec, hit, crew, alarm id, (alarm id, activated at, crew) or None)
+_Due = tuple[RuleSpec, RuleHit, str, int | None, tuple[int, int, str] | None]
+
+
+class Runner(Protocol):
+    def __call__(self, op: Callable[[TicketTx], R]) -> R: ...
+
+
+class Intake:
+    """Opens tickets; ``run`` runs an operation in one transaction of the service."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, RuleSpec],
+        site: Site,
+        life: Lifecycle,
+        run: Runner,
+        *,
+        repeat_window_ms: int,
+    ) -> None:
+        self._specs = specs
+        self.site = site
+        self._life = life
+        self._run = run
+        self.repeat_window_ms = repeat_window_ms
+        # ticket-only rules with a delayed crew: (rule, device, crew) -> hit, since
+        self._pending: dict[tuple[str, str, str], tuple[RuleHit, int]] = {}
+        # alarm activations whose tickets are settled: (alarm id, activated_at, crew)
+        self._dispatched: set[tuple[int, int, str]] = set()
+
+    # ------------------------------------------------------------- rule hits
+    def on_hit(self, hit: RuleHit, alarm_id: int | None, now_ms: int) -> list[TicketDict]:
+        spec = self._specs.get(hit.rule)
+        if spec is None:
+            return []
+        crews = spec.crews_for(hit.system)
+        if not crews:
+            return []
+        ticket_only = spec.raises == "ticket"
+        if hit.active:
+            now_crews = [c.crew for c in crews if c.after_s <= 0]
+            if ticket_only:
+                for c in crews:
+                    if c.after_s > 0:
+                        self._pending.setdefault((hit.rule, hit.device, c.crew), (hit, now_ms))
+
+            def op(ttx: TicketTx) -> list[TicketDict]:
+                out = self.condition(ttx, hit.rule, hit.device, True)
+                for crew in now_crews:
+                    t = self._open_for_rule(ttx, spec, hit, crew, alarm_id)
+                    if t is not None:
+                        out.append(t)
+                return out
+
+            return self._run(op)
+        for key in [k for k in self._pending if k[0] == hit.rule and k[1] == hit.device]:
+            del self._pending[key]
+        if not ticket_only and self._life.alarm_active(hit.rule, hit.device):
+            return []  # another point of the rule is still active on the device
+        return self._run(lambda ttx: self.condition(ttx, hit.rule, hit.device, False))
+
+    def condition(self, ttx: TicketTx, rule: str, device: str, active: bool) -> list[TicketDict]:
+        """Record on the open tickets of (rule, device) that the condition is active or
+        back to normal; a resolved ticket whose condition is back to normal closes."""
+        out = []
+        for old in ttx.open_of(rule, device):
+            if old.condition_active == active:
+                continue
+            new = ttx.edit(old)
+            new.condition_active = active
+            new.condition_cleared_at_ms = None if active else ttx.now
+            action = "condition_active" if active else "condition_normal"
+            ttx.log(
+                new,
+                action,
+                reason="the rule's condition is active again"
+                if active
+                else "the rule's condition is back to normal",
+            )
+            if not active and new.status == TicketStatus.RESOLVED:
+                self._life.close_verified(ttx, new)
+            ttx.save(old, new, action)
+            out.append(new.public())
+        return out
+
+    def _open_for_rule(
+        self, ttx: TicketTx, spec: RuleSpec, hit: RuleHit, crew: str, alarm_id: int | None
+    ) -> TicketDict | None:
+        """The open ticket of (rule, device, crew), created (and dispatched) if none."""
+        existing = ttx.open_for(hit.rule, hit.device, crew)
+        if existing is not None:
+            if alarm_id is None or existing.alarm_id == alarm_id:
+                return None
+            new = ttx.edit(existing)
+            new.alarm_id = alarm_id
+            ttx.log(new, "alarm_linked", detail={"alarm_id": alarm_id})
+            ttx.save(existing, new, "alarm_linked")
+            ttx.links.append((alarm_id, existing.tid))
+            return new.public()
+        prev = ttx.last_closed(hit.rule, hit.device, crew, ttx.now - self.repeat_window_ms)
+        system = hit.system or spec.system
+        dev = self.site.device(hit.device)
+        t = self._life.new(
+            ttx,
+            title=hit.message or spec.message or f"{spec.id} on {hit.device}",
+            description=spec.action or None,
+            category=TicketCategory.SECURITY if crew == "security" else TicketCategory.REPAIR,
+            priority=spec.priority_for(system),
+            source=TicketSource.RULE,
+            rule=hit.rule,
+            crew=crew,
+            device=hit.device,
+            system=system,
+            zone=hit.zone or (dev.zone if dev else None),
+            alarm_id=alarm_id,
+            created_by=SYSTEM_ACTOR,
+            repeat_of=prev,
+            condition_active=True,
+        )
+        self._life.open(
+            ttx,
+            t,
+            actor=SYSTEM_ACTOR,
+            reason=f"rule {hit.rule} on {hit.device}",
+            detail={
+                "value": jr.json_safe(hit.value),
+                "source_ts_ms": hit.ts_ms,
+                "point": hit.point,
+                "repeat_of": prev,
+            },
+        )
+        if alarm_id is not None:
+            ttx.links.append((alarm_id, t.tid))
+        return t.public()
+
+    def due_dispatches(self, now: int) -> list[TicketDict]:
+        """Delayed crews whose delay has run out on an alarm still active (and ticket-only
+        rules' pending crews)."""
+        todo = self._due_on_alarms(now) + self._due_pending(now)
+        if not todo:
+            return []
+
+        def op(ttx: TicketTx) -> list[TicketDict]:
+            got: list[TicketDict] = []
+            for spec, hit, crew, alarm_id, key in todo:
+                if key is not None and ttx.dispatched(key[0], crew, key[1]):
+                    continue
+                ticket = self._open_for_rule(ttx, spec, hit, crew, alarm_id)
+                if ticket is not None:
+                    got.append(ticket)
+            return got
+
+        out = self._run(op)
+        for item in todo:
+            if item[4] is not None:
+                self._dispatched.add(item[4])
+        return out
+
+    def _due_on_alarms(self, now: int) -> list[_Due]:
+        alarms = self._life.alarms
+        if alarms is None:
+            return []
+        todo: list[_Due] = []
+        active = alarms.active_alarms()
+        live = {a.id for a in active}
+        self._dispatched = {k for k in self._dispatched if k[0] in live}
+        for a in active:
+            spec = self._specs.get(a.rule)
+            if spec is None or a.id is None:
+                continue
+            since = a.activated_at_ms
+            for c in spec.crews_for(a.system):
+                key = (a.id, since, c.crew)
+                if key in self._dispatched or now < since + c.after_s * 1000:
+                    continue
+                hit = RuleHit(
+                    rule=a.rule,
+                    site=a.site,
+                    system=a.system or "",
+                    device=a.device,
+                    point=a.point or None,
+                    active=True,
+                    ts_ms=a.source_ts_ms,
+                    value=a.value,
+                    zone=a.zone,
+                    message=a.message,
+                )
+                todo.append((spec, hit, c.crew, a.id, key))
+        return todo
+
+    def _due_pending(self, now: int) -> list[_Due]:
+        todo: list[_Due] = []
+        for (rule, device, crew), (hit, since) in list(self._pending.items()):
+            spec = self._specs.get(rule)
+            after = (
+                next((c.after_s for c in spec.crews_for(hit.system) if c.crew == crew), 0.0)
+                if spec
+                else 0.0
+            )
+            if spec is not None and now >= since + after * 1000:
+                del self._pending[(rule, device, crew)]
+                todo.append((spec, hit, crew, None, None))
+        return todo
+
+    # ------------------------------------------------------------ from people
+    def create(
+        self,
+        *,
+        title: str,
+        category: str,
+        priority: str,
+        user: str,
+        device: str | None = None,
+        description: str | None = None,
+    ) -> TicketDict:
+        """A request or complaint raised by a person, routed by category and dispatched.
+        :class:`Invalid` for an empty title, unknown category, priority or device, or a
+        repair with no device."""
+        if not title or not title.strip():
+            raise Invalid("title is required")
+        if category not in CATEGORIES:
+            raise Invalid(f"unknown category {category!r} (categories: {', '.join(CATEGORIES)})")
+        if priority not in PRIORITIES:
+            raise Invalid(f"unknown priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
+        if not user or not user.strip():
+            raise Invalid("user is required")
+        dev = None
+        if device:
+            dev = self.site.device(device)
+            if dev is None:
+                raise Invalid(f"no device {device!r} at this site")
+        if category == TicketCategory.REPAIR:
+            if dev is None:
+                raise Invalid(
+                    "a repair request names its device (the device's system picks the crew)"
+                )
+            crew = SYSTEM_CREW[dev.system]
+        else:
+            crew = CATEGORY_CREW[category]
+
+        def op(ttx: TicketTx) -> TicketDict:
+            t: Ticket = self._life.new(
+                ttx,
+                title=title.strip(),
+                description=description,
+                category=category,
+                priority=priority,
+                source=TicketSource.PERSON,
+                crew=crew,
+                device=device or None,
+                system=dev.system if dev else None,
+                zone=dev.zone if dev else None,
+                created_by=user,
+            )
+            return self._life.open(ttx, t, actor=user, reason=description).public()
+
+        return self._run(op)

@@ -1,0 +1,276 @@
+"""Maintenance tickets: from rules and from people, dispatched, timed and measured.
+
+:class:`TicketService` keeps tickets in the state store (``tickets`` table, migration
+0002), journals every move into the shared ``journal`` table (with ``ticket_id``) and
+queues a notification for each new or changed ticket in the durable outbox
+(``gateway.outbox``) in the same transaction (the unit of work of
+``gateway.store.work``). Time comes from the gateway clock only (``ManualClock`` in
+tests).
+
+Concurrency: every method is synchronous and short and runs on the gateway's asyncio
+event loop (HTTP handlers too); none awaits, so each runs to its end before the next
+starts: there is no lock, and a service must not be called from another thread. A
+racing writer on the same database (another process) is caught by the unique index on
+the open (rule, device, crew) and the operation is run again.
+
+After each commit, in order: the outbox is woken, listeners hear each changed ticket,
+and the alarm work is done through the narrow :class:`~gateway.tickets.links.AlarmLink`
+(links of tickets to alarms, alarms out of / back to service); a failure there is logged
+and the ticket stands.
+
+Where the rest lives: the record, statuses and routes ``gateway.tickets.model``; where
+tickets come from ``gateway.tickets.intake``; moves ``gateway.tickets.lifecycle``; who
+takes a ticket ``gateway.tickets.assign``; clocks, breaches, escalation
+``gateway.tickets.sla``; figures ``gateway.tickets.kpis``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from gateway.clock import Clock, iso_ms
+from gateway.dispatch import Roster, ServiceLevels
+from gateway.outbox import Outbox
+from gateway.store.db import reader
+from gateway.store.filters import parse_id
+from gateway.store.work import Listeners, Tx, UnitOfWork
+from gateway.tickets.assign import Assigner
+from gateway.tickets.intake import Intake
+from gateway.tickets.kpis import ticket_kpis
+from gateway.tickets.lifecycle import Lifecycle, Move, check_move
+from gateway.tickets.links import AlarmLink
+from gateway.tickets.model import DAY_MS, Ticket, TicketDict
+from gateway.tickets.queries import TicketQueries
+from gateway.tickets.sla import Sla
+from gateway.tickets.store import TicketTx
+from rules.model import RuleHit, RuleSpec
+from rules.site import Site
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, TicketDict], None]
+R = TypeVar("R")
+_Tickets = list[TicketDict]
+
+
+class TicketService:
+    """Tickets of one gateway (see the module doc).
+
+    ``specs``: the rule pack's rules by id; ``site``: crews, members, shifts, devices;
+    ``alarms``: the alarm side (:class:`~gateway.tickets.links.AlarmLink`, e.g. the
+    ``AlarmService``) or ``None``; ``outbox``: where notifications go (``None``:
+    listeners only)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        specs: Mapping[str, RuleSpec],
+        clock: Clock,
+        site: Site,
+        *,
+        site_id: str | None = None,
+        alarms: AlarmLink | None = None,
+        outbox: Outbox | None = None,
+        levels: ServiceLevels | None = None,
+        escalate_at: float = 0.8,
+        repeat_window_days: float = 30.0,
+    ) -> None:
+        self._specs = dict(specs)
+        self._clock = clock
+        self.site = site
+        self.site_id = site_id or site.site
+        self.roster = Roster(site)
+        self.outbox = outbox
+        self.levels = levels or ServiceLevels()
+        self._sla = Sla(self.levels, self.roster, escalate_at)
+        self.escalate_at = escalate_at
+        self.repeat_window_ms = int(repeat_window_days * DAY_MS)
+        self._uow = UnitOfWork(engine, clock, name="tickets", retries=3)
+        self._queries = TicketQueries(reader(engine))
+        self._listeners: Listeners[[str, TicketDict]] = Listeners("ticket")
+        self._assigner = Assigner(self.roster, self._sla)
+        self._life = Lifecycle(self._specs, self.roster, self._sla, self._assigner, alarms)
+        self._intake = Intake(
+            self._specs, site, self._life, self._run, repeat_window_ms=self.repeat_window_ms
+        )
+
+    @property
+    def alarms(self) -> AlarmLink | None:
+        """The alarm side (``None``: tickets alone)."""
+        return self._life.alarms
+
+    @alarms.setter
+    def alarms(self, alarms: AlarmLink | None) -> None:
+        self._life.alarms = alarms
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """``callback(change, ticket)`` after each committed change (``change``: the
+        last of ``create``, ``assign``, ``transition:<status>``, ``escalate``, ``breach``,
+        ``condition_active``, ``condition_normal``, ``alarm_linked``, ``close``)."""
+        return self._listeners.subscribe(callback)
+
+    # ------------------------------------------------------------ what comes in
+    def on_hit(self, hit: RuleHit, alarm_id: int | None = None) -> _Tickets:
+        """A rule became active or cleared (after the alarm service handled it; its
+        alarm's id, if any). Returns the tickets created or changed."""
+        return self._intake.on_hit(hit, alarm_id, self._clock.now_ms())
+
+    def create(
+        self,
+        *,
+        title: str,
+        category: str,
+        priority: str,
+        user: str,
+        device: str | None = None,
+        description: str | None = None,
+    ) -> TicketDict:
+        """A request or complaint raised by a person (see ``gateway.tickets.intake``)."""
+        return self._intake.create(
+            title=title,
+            category=category,
+            priority=priority,
+            user=user,
+            device=device,
+            description=description,
+        )
+
+    def transition(
+        self,
+        ticket_id: int | str,
+        to: str,
+        user: str,
+        *,
+        note: str | None = None,
+        assignee: str | None = None,
+        satisfaction: int | None = None,
+    ) -> TicketDict:
+        """Move a ticket along its life (see ``gateway.tickets.lifecycle``). Raises
+        :class:`NotFound`, :class:`IllegalTransition`, :class:`ClosedLoop`,
+        :class:`Conflict` or :class:`Invalid`."""
+        tid = parse_id(ticket_id, "ticket")
+        note = check_move(to, user, satisfaction, note)
+        move = Move(
+            tid=tid, to=to, user=user, note=note, assignee=assignee, satisfaction=satisfaction
+        )
+        return self._run(lambda ttx: self._life.transition(ttx, move).public())
+
+    # -------------------------------------------------------------------- time
+    def tick(self, now_ms: int | None = None) -> _Tickets:
+        """Time-driven work (call every second or so): delayed dispatches that are due,
+        open tickets offered again, clocks breached and escalations. Returns the tickets
+        changed."""
+        now = self._clock.now_ms() if now_ms is None else int(now_ms)
+        out = self._intake.due_dispatches(now)
+        due = [t.tid for t in self._queries.open_tickets() if self._due(t, now)]
+        if due:
+            out += self._run(lambda ttx: self._tick(ttx, due))
+        return out
+
+    def _due(self, t: Ticket, now: int) -> bool:
+        return self._assigner.waiting(t, now) or self._sla.due(t, now)
+
+    def _tick(self, ttx: TicketTx, ids: Sequence[int]) -> _Tickets:
+        out = []
+        for old in ttx.open_by_ids(ids):
+            if not self._due(old, ttx.now):
+                continue
+            new = ttx.edit(old)
+            changes: list[str] = []
+            if self._assigner.waiting(new, ttx.now) and self._assigner.assign(ttx, new):
+                changes.append("assign")
+            changes += self._sla.breach_and_escalate(ttx, new)
+            if changes:
+                ttx.save(old, new, changes[-1])
+                out.append(new.public())
+        return out
+
+    # ----------------------------------------------------------------- queries
+    def get(self, ticket_id: int | str) -> TicketDict:
+        """One ticket with its ``journal`` (oldest first). :class:`NotFound` if none."""
+        return self._queries.get(ticket_id)
+
+    def list(
+        self,
+        status: str | Sequence[str] | None = None,
+        crew: str | None = None,
+        *,
+        assignee: str | None = None,
+        device: str | None = None,
+        rule: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[_Tickets, int]:
+        """See :meth:`gateway.tickets.queries.TicketQueries.list`."""
+        return self._queries.list(
+            status, crew, assignee=assignee, device=device, rule=rule, limit=limit, offset=offset
+        )
+
+    def open_work(self) -> dict[str, int]:
+        """Open work (assigned, in progress, on hold) per member."""
+        return self._queries.open_work()
+
+    def kpis(self, now: float | None = None, days: float = 30.0) -> dict[str, Any]:
+        """Maintenance figures (see ``gateway.tickets.kpis``): ``overall``, ``by_crew``,
+        ``by_technician``, over tickets created in the ``days`` to ``now`` (epoch
+        seconds; default the clock); the backlog counts every ticket not yet resolved."""
+        now_ms = self._clock.now_ms() if now is None else int(round(now * 1000))
+        return ticket_kpis(self._queries.reader, now_ms, days, self.repeat_window_ms)
+
+    # ------------------------------------------------------------- machinery
+    def _run(self, op: Callable[[TicketTx], R]) -> R:
+        """Run ``op`` in one transaction of the unit of work, with the outbox's
+        notifications written last; after commit, tell (see the module doc)."""
+
+        def attempt(tx: Tx) -> R:
+            ttx = TicketTx(tx)
+            result = op(ttx)
+            tx.on_flush(lambda: self._notify_outbox(ttx))
+            tx.on_commit(lambda: self._after(ttx))
+            return result
+
+        return self._uow.run(attempt)
+
+    def _notify_outbox(self, ttx: TicketTx) -> None:
+        if self.outbox is None:
+            return
+        for tid, (t, changes) in ttx.changes.items():
+            self.outbox.add(
+                ttx.conn,
+                crew=t.crew,
+                ticket_id=tid,
+                now_ms=ttx.now,
+                message=self._message(t, changes, ttx.now),
+            )
+
+    def _message(self, t: Ticket, changes: Sequence[str], now: int) -> dict[str, Any]:
+        return {
+            "site": self.site_id,
+            "event": "ticket",
+            "change": changes[-1],
+            "changes": list(changes),
+            "at": iso_ms(now),
+            "ticket": t.public(),
+        }
+
+    def _after(self, ttx: TicketTx) -> None:
+        if self.outbox is not None and ttx.changes:
+            self.outbox.wake()
+        for _tid, (t, changes) in ttx.changes.items():
+            self._listeners.notify(changes[-1], t.public())
+        if self.alarms is None:
+            return
+        for alarm_id, ticket_id in ttx.links:
+            try:
+                self.alarms.link_ticket(alarm_id, ticket_id)
+            except Exception:  # noqa: BLE001 - the ticket stands; the link is a courtesy
+                log.exception("cannot link ticket %s to alarm %s", ticket_id, alarm_id)
+        for rule, device, on, user, reason in ttx.oos:
+            try:
+                self.alarms.set_out_of_service(rule, device, on, user, reason)
+            except Exception:  # noqa: BLE001
+                log.exception("cannot set %s on %s out of service=%s", rule, device, on)
