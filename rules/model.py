@@ -1,9 +1,17 @@
-"""What the rule engine gives the rest of the gateway (pure data, no I/O).
+"""The types every layer shares: messages in, rule hits out (pure data, no I/O).
 
-The engine (``rules.engine``) turns readings, events and status changes into
-:class:`RuleHit` values: "rule R is now active (or cleared) for device D / point P, as of
-the device's time T". The alarm service (``gateway.alarms``) turns hits into alarms and
-tickets; it never evaluates conditions itself.
+A leaf module: it imports nothing of sitewatch's but the vocabulary (``rules.vocab``), so
+the gateway, the API and the rule engine all build on it (as Telegraf's plugins all build
+on its root package's ``Metric``).
+
+* Messages: :class:`Telemetry`, :class:`Event`, :class:`Status` (and :class:`Rejected`) are
+  what a decoder makes of an MQTT message. They are slotted dataclasses on purpose: one is
+  made per message, so they must be cheap. Validation happens once, at the edge (the
+  decoder); everything downstream trusts these objects.
+* Rules: the engine (``rules.engine``) turns messages into :class:`RuleHit` values: "rule R
+  is now active (or cleared) for device D / point P, as of the device's time T". The alarm
+  service (``gateway.alarms``) turns hits into alarms and tickets; it never evaluates
+  conditions itself.
 """
 
 from __future__ import annotations
@@ -11,9 +19,65 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Priority = Literal["critical", "high", "medium", "low"]
-PRIORITIES: tuple[Priority, ...] = ("critical", "high", "medium", "low")
+from rules.vocab import PRIORITIES as PRIORITIES  # re-exported for older imports
+from rules.vocab import Priority
+
 Raises = Literal["alarm", "ticket", "both"]
+
+Value = float | bool | str
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """One reading: several fields of one device at one device timestamp."""
+
+    site: str
+    system: str
+    device: str
+    ts_ms: int
+    values: dict[str, Value]
+    received_ms: int
+    zone: str | None = None
+
+
+@dataclass(slots=True)
+class Event:
+    """A discrete event (``door_forced``, ``fire_alarm``, ...)."""
+
+    site: str
+    system: str
+    device: str
+    ts_ms: int
+    type: str
+    received_ms: int
+    point: str | None = None
+    zone: str | None = None
+    attrs: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Status:
+    """A device's retained ``online``/``offline`` status (its MQTT will)."""
+
+    site: str
+    system: str
+    device: str
+    online: bool
+    received_ms: int
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A message that broke the contract, with the reason it was refused."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    received_ms: int
+
+
+Message = Telemetry | Event | Status
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,6 +105,12 @@ class RuleSpec:
     priority_by_system: tuple[tuple[str, Priority], ...] = ()
     # per-system crew override, e.g. device.offline: the device's own system crew
     crew_by_system: tuple[tuple[str, tuple[CrewDispatch, ...]], ...] = ()
+    # the texts in Chinese when the pack gives them ({en: ..., zh: ...}); "" when it does not
+    # (then the pages show the texts above in either language)
+    message_zh: str = ""  # the template's text, like ``message``
+    action_zh: str = ""
+    cause_zh: str = ""
+    consequence_zh: str = ""
 
     def priority_for(self, system: str | None) -> Priority:
         for s, p in self.priority_by_system:
@@ -70,3 +140,4 @@ class RuleHit:
     zone: str | None = None
     message: str = ""
     context: dict[str, float | bool | str] = field(default_factory=dict)
+    message_zh: str = ""  # the rule's Chinese template rendered like ``message``, if it has one

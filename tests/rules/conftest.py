@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.site import Site
 from rules.engine import RuleEngine
 from rules.pack import RulePack, load_default_pack
+from rules.site import Site
 from tests.rules.helpers import SITE_DATA
 
 

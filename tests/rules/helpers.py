@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.model import Event, Status, Telemetry
+from rules.model import Event, Status, Telemetry
 
 # 2026-01-05 (a Monday) 12:00 Asia/Shanghai == 04:00 UTC
 NOON_SH = 1_767_585_600_000

@@ -7,11 +7,10 @@ import json
 
 import pytest
 
-from gateway.model import Telemetry
-from gateway.site import Site
 from rules.engine import RuleEngine
-from rules.model import RuleHit
+from rules.model import RuleHit, Telemetry
 from rules.pack import RulePack, load_pack
+from rules.site import Site
 from tests.rules.helpers import MIN, NOON_SH, S, ev, status, tel
 
 T = NOON_SH
@@ -330,9 +329,9 @@ def test_event_rule_with_condition_and_window(custom: RuleEngine) -> None:
 
 
 def test_incremental_snapshot_holds_only_changed_devices_and_restores() -> None:
-    from gateway.model import Telemetry
     from gateway.site import load_site
     from rules import RuleEngine, load_default_pack
+    from rules.model import Telemetry
 
     site = load_site()
     eng = RuleEngine(site, load_default_pack())

@@ -1,0 +1,283 @@
+"""The rule engine's core: its tables, device registration, and the two transitions.
+
+Lifecycle: :class:`EngineCore` is built once per gateway from the site and the rule pack
+(an index of the rules by event type, by field and by device type; guard counters; one
+:class:`rules.engine_device.EngineDevice` per site device) and then changed only by the
+engine's message handlers (``rules.engine``), silence judging (``rules.engine_offline``)
+and restore (``rules.engine_state``), which all move a (rule, device, point) through the
+two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
+
+* **One hit per transition.** ``RuleHit(active=True)`` when a (rule, device, point) becomes
+  active, ``active=False`` when it clears; repeats of an active key emit nothing.
+  ``critical`` rules are never delayed.
+* **Guards.** ``unless_active: {rule: fire.alarm, same: zone}`` keeps a rule from raising
+  while that rule is active in the same zone (the alarm's zone: the event's ``zone``, else
+  the zone of the device its ``point`` names, else the panel's zone), on the same device
+  (the panel or the detector named as its point), or anywhere on the site. An alarm already
+  active when the guard starts to hold stays active until its own clear condition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from rules.devices import DEFAULT_INTERVAL_S, DeviceState
+from rules.engine_device import EngineDevice, HitValue, KeyState
+from rules.model import Event, RuleHit, Status, Telemetry
+from rules.pack_model import Rule, RulePack
+from rules.site import Site
+from rules.timewin import LocalClock
+
+
+class EngineCore:
+    """The state and transitions every part of :class:`rules.engine.RuleEngine` shares."""
+
+    def __init__(self, site: Site, pack: RulePack) -> None:
+        self.site = site
+        self.pack = pack
+        self._local = LocalClock(site.tz)
+        self._rules_by_id = {r.id: r for r in pack.rules}
+        self._devices: dict[str, EngineDevice] = {}
+        self._pending: dict[tuple[str, str, str | None], KeyState] = {}
+        self._dirty: set[str] = set()
+        self._windowed: dict[tuple[str, str, str | None], KeyState] = {}
+        self._offline_rules = [r for r in pack.rules if r.kind == "offline"]
+        self._event_raise: dict[str, list[Rule]] = {}
+        self._event_clear: dict[str, list[Rule]] = {}
+        for r in pack.rules:
+            if r.kind == "event":
+                for t in r.events:
+                    self._event_raise.setdefault(t, []).append(r)
+                for t in r.clear_events:
+                    self._event_clear.setdefault(t, []).append(r)
+        guarded = {r.guard.rule for r in pack.rules if r.guard is not None}
+        self._g_zone: dict[str, Counter[str]] = {g: Counter() for g in guarded}
+        self._g_dev: dict[str, Counter[str]] = {g: Counter() for g in guarded}
+        self._g_site: Counter[str] = Counter()
+        self._link_up = True
+        self._grace_until = -(2**62)
+        self._next_silence: float = 0
+        self._index_cache: dict[
+            tuple[str, str | None], tuple[dict[str, tuple[Rule, ...]], dict[str, int]]
+        ] = {}
+        for d in site.devices:
+            self._add_device(d.id, site.site, d.system, d.zone)
+
+    def spec(self, rule_id: str) -> Any:
+        """The :class:`rules.model.RuleSpec` of a rule (``KeyError`` if unknown)."""
+        return self._rules_by_id[rule_id].spec
+
+    @property
+    def devices(self) -> Mapping[str, DeviceState]:
+        """Every known device's state (read-only for everyone but the engine)."""
+        return self._devices
+
+    def _heard(self, m: Telemetry | Event | Status, zone: str | None) -> EngineDevice:
+        """The message's device (registered if new), marked changed and heard from; a
+        telemetry or event without a zone gets the device's (an event's: the zone of the
+        device its point names, a detector behind a panel, else the sender's)."""
+        dev = self._devices.get(m.device)
+        if dev is None:
+            dev = self._add_device(m.device, m.site, m.system, zone)
+        self._dirty.add(dev.id)
+        dev.heard(m.received_ms)
+        if m.__class__ is Status:
+            return dev
+        if m.zone is None:  # type: ignore[union-attr]
+            if m.__class__ is Event and m.point is not None:  # type: ignore[union-attr]
+                pd = self._devices.get(m.point)  # type: ignore[union-attr, arg-type]
+                if pd is None:
+                    sd = self.site.device(m.point)  # type: ignore[union-attr, arg-type]
+                    m.zone = sd.zone if sd is not None else dev.zone  # type: ignore[union-attr]
+                else:
+                    m.zone = pd.zone or dev.zone  # type: ignore[union-attr]
+            else:
+                m.zone = dev.zone  # type: ignore[union-attr]
+        if dev.status is False:
+            dev.status = True  # a device that speaks is online again
+        return dev
+
+    def _add_device(self, did: str, site: str, system: str, zone: str | None) -> EngineDevice:
+        sd = self.site.device(did)
+        if sd is not None:
+            dev = EngineDevice(
+                did,
+                site,
+                sd.system,
+                sd.zone,
+                sd.type,
+                sd.display_name,
+                sd.interval_s,
+                in_site_file=True,
+            )
+        else:
+            dev = EngineDevice(did, site, system, zone, None, None, DEFAULT_INTERVAL_S)
+        idx = self._index_cache.get((dev.system, dev.type))
+        if idx is None:
+            index: dict[str, list[Rule]] = {}
+            hist: dict[str, int] = {}
+            for r in self.pack.rules:
+                if not r.applies_to(dev.system, dev.type):
+                    continue
+                fields = (
+                    r.fields
+                    if r.kind == "telemetry"
+                    else (r.clear.fields if r.kind == "event" and r.clear is not None else ())
+                )
+                for f in fields:
+                    index.setdefault(f, []).append(r)
+                for f, w in r.history.items():
+                    hist[f] = max(hist.get(f, 0), w)
+            idx = ({f: tuple(rs) for f, rs in index.items()}, hist)
+            self._index_cache[(dev.system, dev.type)] = idx
+        dev.index, dev.hist_win = idx
+        for r in self._offline_rules:
+            if r.applies_to(dev.system, dev.type):
+                timeout = max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms)
+                dev.offline.append((r, timeout, KeyState(r, dev, None, dev.zone)))
+        self._devices[did] = dev
+        self._next_silence = 0
+        return dev
+
+    def _rules_for(self, dev: EngineDevice, fields: tuple[str, ...]) -> tuple[Rule, ...]:
+        seen: set[int] = set()
+        out: list[Rule] = []
+        for f in fields:
+            for r in dev.index.get(f, ()):
+                if r.index not in seen:
+                    seen.add(r.index)
+                    out.append(r)
+        out.sort(key=lambda r: r.index)
+        return tuple(out)
+
+    def _guarded(self, r: Rule, dev: EngineDevice, zone: str | None) -> bool:
+        g = r.guard
+        if g is None:
+            return False
+        if g.same == "zone":
+            return zone is not None and self._g_zone[g.rule][zone] > 0
+        if g.same == "device":
+            return self._g_dev[g.rule][dev.id] > 0
+        return self._g_site[g.rule] > 0
+
+    def _track(self, st: KeyState, delta: int) -> None:
+        rid = st.rule.id
+        zc = self._g_zone.get(rid)
+        if zc is not None:
+            if st.zone is not None:
+                zc[st.zone] += delta
+            dc = self._g_dev[rid]
+            dc[st.dev.id] += delta
+            if st.point is not None and st.point != st.dev.id:
+                dc[st.point] += delta
+            self._g_site[rid] += delta
+        if st.rule.window is not None:
+            if delta > 0:
+                self._windowed[st.key] = st
+            else:
+                self._windowed.pop(st.key, None)
+
+    def _unpend(self, st: KeyState) -> None:
+        st.pending = None
+        st.clear_pending = None
+        self._pending.pop(st.key, None)
+
+    def _context(self, st: KeyState, extra: dict[str, Any] | None) -> dict[str, Any]:
+        dev, r = st.dev, st.rule
+        ctx: dict[str, Any] = dict(dev.values)
+        if extra:
+            ctx.update(extra)
+        ctx.update(
+            device=dev.id,
+            device_name=dev.name,
+            device_type=dev.type,
+            zone=st.zone,
+            point=st.point or "",
+            site=dev.site,
+            system=dev.system,
+            rule=r.id,
+            priority=r.spec.priority_for(dev.system),
+            interval_s=dev.interval_s,
+        )
+        return ctx
+
+    def _hit(
+        self,
+        st: KeyState,
+        active: bool,
+        ts: int,
+        value: HitValue | None,
+        message: str,
+        context: dict[str, Any],
+    ) -> RuleHit:
+        dev = st.dev
+        return RuleHit(
+            rule=st.rule.id,
+            site=dev.site,
+            system=dev.system,
+            device=dev.id,
+            point=st.point,
+            active=active,
+            ts_ms=int(ts),
+            value=value,
+            zone=st.zone,
+            message=message,
+            context=context,
+        )
+
+    def _raise(
+        self,
+        st: KeyState,
+        ts: int,
+        hits: list[RuleHit],
+        value: HitValue | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        r = st.rule
+        if st.pending is not None or st.clear_pending is not None:
+            self._unpend(st)
+        if value is None and r.value_field is not None:
+            value = st.dev.values.get(r.value_field)
+        ctx = self._context(st, extra)
+        ctx["value"] = value
+        message = " ".join(r.message.render(ctx).split())
+        st.active = True
+        st.since = st.last_ts = ts
+        st.message = message
+        st.value = value
+        self._track(st, +1)
+        hits.append(self._hit(st, True, ts, value, message, self._hit_context(st, extra)))
+
+    def _clear(self, st: KeyState, ts: int, hits: list[RuleHit]) -> None:
+        r = st.rule
+        if st.pending is not None or st.clear_pending is not None:
+            self._unpend(st)
+        value: HitValue | None = st.value
+        if r.kind == "telemetry" and r.value_field is not None:
+            value = st.dev.values.get(r.value_field, value)
+        if r.clear_message is not None:
+            ctx = self._context(st, None)
+            ctx["value"] = value
+            message = " ".join(r.clear_message.render(ctx).split())
+        else:
+            message = f"cleared: {st.message}" if st.message else "cleared"
+        st.active = False
+        st.last_ts = ts
+        st.reason = ""
+        self._track(st, -1)
+        hits.append(self._hit(st, False, ts, value, message, self._hit_context(st, None)))
+
+    def _hit_context(self, st: KeyState, extra: dict[str, Any] | None) -> dict[str, HitValue]:
+        out: dict[str, HitValue] = {}
+        vals = st.dev.values
+        for f in st.rule.fields:
+            x = vals.get(f)
+            if isinstance(x, bool | int | float | str):
+                out[f] = x
+        if extra:
+            for k, x in extra.items():
+                if isinstance(x, bool | int | float | str):
+                    out[k] = x
+        return out

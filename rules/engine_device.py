@@ -1,0 +1,143 @@
+"""What the rule engine keeps per device and per (rule, device, point), and field history.
+
+Lifecycle: the engine makes one :class:`EngineDevice` per device when it registers the
+device (from the site file, on its first message, or from a restored snapshot) and one
+:class:`KeyState` per (rule, device, point) the first time a rule's condition holds for it
+(or when a snapshot names it); both live as long as the engine.
+
+* **Latest value of every field.** The engine keeps, per device, the latest value of every
+  field with its timestamp (:class:`rules.devices.DeviceState`, which this extends); a
+  condition reads those, so a ``setpoint`` sent once an hour still counts against every
+  ``zone_temp`` in between.
+* **History.** For the fields a ``rate``/``delta`` reads, the device also keeps the samples
+  of the longest window any rule looks back (plus one sample at or before its start), in
+  device-time order (a late reading is inserted where it belongs), so
+  :meth:`EngineDevice.change` is right whatever order the readings came in.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from typing import Any
+
+from rules.devices import DeviceState
+from rules.pack_model import Rule
+
+_NUMERIC = (int, float)
+HitValue = float | bool | str
+
+
+class KeyState:
+    """State of one (rule, device, point)."""
+
+    __slots__ = (
+        "rule",
+        "dev",
+        "point",
+        "active",
+        "since",
+        "pending",
+        "clear_pending",
+        "last_ts",
+        "message",
+        "value",
+        "zone",
+        "reason",
+    )
+
+    def __init__(self, rule: Rule, dev: EngineDevice, point: str | None, zone: str | None):
+        self.rule = rule
+        self.dev = dev
+        self.point = point
+        self.zone = zone
+        self.active = False
+        self.since = 0  # raise time (device time) while active
+        self.pending: int | None = None  # on-delay started at (device time)
+        self.clear_pending: int | None = None  # off-delay started at
+        self.last_ts = -(2**62)  # time of the last transition
+        self.message = ""
+        self.value: HitValue | None = None
+        self.reason = ""
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return (self.rule.id, self.dev.id, self.point)
+
+
+class EngineDevice(DeviceState):
+    """A device's shared state (``rules.devices``) plus what the rules keep per device."""
+
+    __slots__ = (
+        "hist_ts",
+        "hist_val",
+        "hist_win",
+        "states",
+        "ev",
+        "offline",
+        "cache",
+        "index",
+        "silent_since",
+    )
+
+    def __init__(
+        self,
+        did: str,
+        site: str,
+        system: str,
+        zone: str | None,
+        dtype: str | None,
+        name: str | None,
+        interval_s: float,
+        in_site_file: bool = False,
+    ):
+        DeviceState.__init__(self, did, site, system, zone, dtype, name, interval_s, in_site_file)
+        self.hist_ts: dict[str, list[int]] = {}
+        self.hist_val: dict[str, list[float]] = {}
+        self.hist_win: dict[str, int] = {}
+        self.states: dict[int, KeyState] = {}  # telemetry rules by rule index
+        self.ev: dict[int, dict[str | None, KeyState]] = {}  # event rules: index -> point -> state
+        self.offline: list[tuple[Rule, int, KeyState]] = []  # offline rules, timeout ms, state
+        self.cache: dict[tuple[str, ...], tuple[Rule, ...]] = {}
+        self.index: dict[str, tuple[Rule, ...]] = {}
+        self.silent_since: int | None = None  # never heard from: silence counted from here
+
+    def change(self, field: str, window_ms: int, per_minute: bool) -> float | None:
+        """Change of ``field`` over the last ``window_ms`` (per minute if asked)."""
+        hts = self.hist_ts.get(field)
+        latest = self.values.get(field)
+        if not hts or latest is None or latest.__class__ not in _NUMERIC:
+            return None
+        latest_ts = self.ts[field]
+        i = bisect_right(hts, latest_ts - window_ms) - 1
+        if i < 0:
+            return None
+        ref_ts, ref = hts[i], self.hist_val[field][i]
+        delta = float(latest - ref)
+        if not per_minute:
+            return delta
+        dt = latest_ts - ref_ts
+        return delta * 60_000 / dt if dt > 0 else None
+
+    def add_history(self, field: str, ts: int, value: Any) -> None:
+        if value.__class__ not in _NUMERIC:
+            return
+        hts = self.hist_ts.setdefault(field, [])
+        hv = self.hist_val.setdefault(field, [])
+        if not hts or ts >= hts[-1]:
+            if hts and ts == hts[-1]:
+                hv[-1] = value
+                return
+            hts.append(ts)
+            hv.append(value)
+        else:
+            i = bisect_right(hts, ts)
+            if i > 0 and hts[i - 1] == ts:
+                hv[i - 1] = value
+                return
+            insort(hts, ts)
+            hv.insert(i, value)
+        cutoff = hts[-1] - self.hist_win[field]
+        j = bisect_right(hts, cutoff) - 1  # keep one sample at or before the window start
+        if j > 0:
+            del hts[:j]
+            del hv[:j]

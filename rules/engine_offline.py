@@ -1,0 +1,105 @@
+"""Offline devices: an ``offline`` status, or silence judged on the gateway clock.
+
+Lifecycle: each device gets one offline state per ``offline`` rule that applies to it when
+it is registered; :meth:`OfflineJudge.on_status` and every telemetry or event of the device
+move it, and :meth:`rules.engine.RuleEngine.tick` judges silence (only when the next
+deadline is due: ``_next_silence`` is reset whenever a deadline may have moved).
+
+* **Offline.** A device is offline when its status is ``offline`` (its MQTT will), or when
+  nothing was received from it for ``factor`` x its usual interval (at least ``min``),
+  measured on the gateway clock (``received_ms`` / ``now_ms``). Site devices never heard
+  from count from the first :meth:`rules.engine.RuleEngine.tick`. Any telemetry or event
+  from the device clears it; an ``online`` status clears an offline raised by an
+  ``offline`` status (a retained ``online`` redelivered on reconnect is no proof of life
+  for a silent device). Call :meth:`OfflineJudge.link_lost` when the broker link drops
+  (silence is then not judged) and :meth:`OfflineJudge.link_restored` when it is back (and
+  after a restart): silence-based offline then waits ``grace_s`` before it raises
+  anything, instead of flooding.
+"""
+
+from __future__ import annotations
+
+from rules.engine_core import EngineCore
+from rules.engine_device import EngineDevice
+from rules.model import RuleHit, Status
+
+_INF = float("inf")
+
+
+class OfflineJudge(EngineCore):
+    """Status and silence: the ``offline`` rules of :class:`rules.engine.RuleEngine`."""
+
+    def on_status(self, s: Status, now_ms: int) -> list[RuleHit]:
+        dev = self._heard(s, None)
+        dev.status = s.online
+        hits: list[RuleHit] = []
+        for _r, _timeout, st in dev.offline:
+            if s.online:
+                if st.active and st.reason == "status":
+                    self._clear(st, max(now_ms, st.last_ts), hits)
+            elif st.active:
+                st.reason = "status"
+            else:
+                st.reason = "status"
+                self._raise(
+                    st,
+                    max(now_ms, st.last_ts),
+                    hits,
+                    value="offline",
+                    extra={"reason": "status offline"},
+                )
+        if s.online:
+            self._next_silence = 0
+        return hits
+
+    def link_lost(self, now_ms: int) -> None:
+        """The broker link is down: silence says nothing about the devices now."""
+        self._link_up = False
+
+    def link_restored(self, now_ms: int, grace_s: float) -> None:
+        """The link is back (or the gateway restarted): silence-based offline raises nothing
+        before ``now_ms + grace_s``, so devices get time to report again."""
+        self._link_up = True
+        self._grace_until = max(self._grace_until, now_ms + int(grace_s * 1000))
+        self._next_silence = 0
+
+    def _offline_heard(self, dev: EngineDevice, ts: int, hits: list[RuleHit]) -> None:
+        for _r, _timeout, st in dev.offline:
+            if st.active:
+                self._clear(st, max(ts, st.last_ts), hits)
+                self._next_silence = 0
+
+    def _judge_silence(self, now_ms: int, hits: list[RuleHit]) -> None:
+        nxt: float = _INF
+        grace = self._grace_until
+        for dev in self._devices.values():
+            if not dev.offline:
+                continue
+            last = dev.last_recv
+            if last is None:
+                if dev.silent_since is None:
+                    dev.silent_since = now_ms  # a site device never heard: count from now
+                last = dev.silent_since
+            for _r, timeout, st in dev.offline:
+                if st.active:
+                    continue
+                deadline = last + timeout
+                if deadline < grace:
+                    deadline = grace
+                if now_ms >= deadline:
+                    silent_s = (now_ms - last) / 1000
+                    st.reason = "silence"
+                    self._raise(
+                        st,
+                        max(deadline, st.last_ts),
+                        hits,
+                        value="offline",
+                        extra={
+                            "reason": f"no message for {silent_s:.0f} s",
+                            "silent_s": round(silent_s, 1),
+                            "timeout_s": timeout / 1000,
+                        },
+                    )
+                elif deadline < nxt:
+                    nxt = deadline
+        self._next_silence = nxt
