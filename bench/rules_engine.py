@@ -9,9 +9,9 @@ import argparse
 import random
 import time
 
-from gateway.model import Telemetry
 from gateway.site import load_site
 from rules import RuleEngine, load_default_pack
+from rules.model import Telemetry
 
 NOON_SH = 1_767_240_000_000  # 2026-01-01T12:00:00+08:00 is 04:00Z; any fixed time will do
 

@@ -206,7 +206,7 @@ def run_sitewatch(
         SITEWATCH_DB_URL=f"sqlite:///{tmp}/state.db",
     )
     gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run"],
+        [sys.executable, "-m", "sitewatch", "run"],
         env=env,
         cwd=tmp,
         stderr=open(tmp / "gateway.log", "wb"),

@@ -1,11 +1,21 @@
-"""The ingest pipeline: MQTT link(s) -> decoder -> registry (-> rules) -> sink, with ordered acks.
+"""The ingest pipeline: MQTT link(s) -> decoder -> processors -> sink, with ordered acks.
 
-Stages (each a small interface with its own lifecycle docstring):
+Its stages are handed to it (each a small interface, see :mod:`gateway.stages`):
 
-* source: :class:`gateway.mqtt.MqttLink` (one per connection; fire has its own),
-* processors: :class:`gateway.decode.ContractDecoder`, :class:`gateway.registry.Registry`,
-  and the rule engine / alarm service when attached (:meth:`Pipeline.attach_rules`),
-* sink: a :class:`gateway.sinks.base.Sink` (InfluxDB v1/v2 or the embedded store).
+* sources: :class:`gateway.mqtt.MqttLink` (one per connection; fire has its own), added
+  with :meth:`Pipeline.add_link`, calling :meth:`Pipeline.on_message`;
+* a :class:`~gateway.stages.Decoder` (the contract's, or an adapter for foreign payloads);
+* processors, in order, each given every valid message (the rules stage: device state,
+  rule evaluation, alarms and tickets);
+* a sink (:class:`gateway.sinks.base.Sink`: InfluxDB v1/v2 or the embedded store);
+* an optional :class:`~gateway.stages.AckGate` asked before acknowledgements go out (the
+  rules stage saves pending timers first).
+
+**Every message ends stored or dead-lettered, and acknowledged**, whatever a stage
+raises: a decoder, processor or sink encoder that raises dead-letters that message with
+reason ``internal`` (counted; logged once per stage and error type, with a sample) and
+the stream goes on. A processor's failure does not cost the reading its storage: it is
+valid data, so it is still stored, and the failure is dead-lettered beside it.
 
 Every QoS 1 message gets a sequence number when it arrives. The sink reports the highest
 sequence number below which everything is stored (``durable_seq``); the pipeline then
@@ -24,47 +34,54 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import paho.mqtt.client as paho
 
 from gateway.clock import Clock, iso_ms
-from gateway.decode import ContractDecoder
 from gateway.metrics import Metrics
-from gateway.model import Event, Rejected, Status, Telemetry
 from gateway.mqtt import MqttLink
-from gateway.registry import Registry
+from gateway.stages import AckGate, Decoder, Processor
+from rules.model import Rejected, Status, Telemetry
 
 log = logging.getLogger("sitewatch.pipeline")
 
 OWN_SUBTREES = ("alarms", "tickets", "deadletter")
 ACK_SLICE = 500
+#: a dead letter carries at most this much of the refused payload (plus its size)
+DEADLETTER_PAYLOAD_MAX = 4096
 
 
 class Pipeline:
     def __init__(
         self,
         site_id: str,
-        registry: Registry,
+        decoder: Decoder,
         sink: Any,
         metrics: Metrics,
         clock: Clock,
         *,
+        processors: Sequence[Processor] = (),
+        ack_gate: AckGate | None = None,
         publish: Callable[[str, bytes, int, bool], None] | None = None,
     ) -> None:
         self.site_id = site_id
-        self.registry = registry
         self.sink = sink
         self.metrics = metrics
         self.clock = clock
-        self.decoder = ContractDecoder(site_id)
+        self.decoder = decoder
+        self.processors = tuple(processors)
+        self.ack_gate = ack_gate
         self.publish = publish
         self.deadletter_topic = f"sitewatch/{site_id}/deadletter"
-        self._own = tuple(f"sitewatch/{site_id}/{s}" for s in OWN_SUBTREES)
+        # "sitewatch/sc01/alarms/..." is ours, "sitewatch/sc01/alarmsX/..." is not
+        self._own = tuple(f"sitewatch/{site_id}/{s}/" for s in OWN_SUBTREES)
+        self._own_exact = frozenset(f"sitewatch/{site_id}/{s}" for s in OWN_SUBTREES)
         self._seq = 0
         # per link: deque of (seq, mid, generation)
         self._pending: dict[str, deque[tuple[int, int, int]]] = {}
@@ -76,10 +93,8 @@ class Pipeline:
         }
         self._rejected: dict[str, Any] = {}
         self._dropped_qos0 = metrics.dropped.labels(reason="qos0_store_behind")
-        self.listeners: list[Callable[[Telemetry | Event | Status], None]] = []
-        # called before messages are acknowledged (e.g. to save the rule engine's timers);
-        # returning False holds the acknowledgements until ack_held() is called
-        self.before_ack: Callable[[], bool | None] | None = None
+        self._failures_logged: set[tuple[str, str]] = set()
+        self.internal_errors = 0
         self._held_seq = -1
         self._ack_target = -1
         self._ack_scheduled = False
@@ -100,11 +115,11 @@ class Pipeline:
     # -- hot path ---------------------------------------------------------------------
     def on_message(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
         topic = msg.topic
-        if topic.startswith(self._own):
+        if topic.startswith(self._own) or topic in self._own_exact:
             self._ack_now(link, msg)
             return
         skip = self._skip_systems.get(link.name)
-        if skip and topic.split("/", 3)[2] in skip:
+        if skip and _system_of(topic) in skip:
             self._ack_now(link, msg)
             return
         self.received += 1
@@ -112,29 +127,57 @@ class Pipeline:
             # best effort by the sender's choice: under backpressure it is dropped, counted
             self._dropped_qos0.inc()
             return
-        now = self.clock.now_ms()
-        res = self.decoder.decode(topic, msg.payload, now)
         self._seq += 1
         seq = self._seq
         if msg.qos > 0:
             self._pending[link.name].append((seq, msg.mid, link.generation))
+        now = self.clock.now_ms()
+        payload = cast(bytes, msg.payload)  # paho hands bytes to a subscriber
+        try:
+            res = self.decoder.decode(topic, payload, now)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug never stops ingest
+            res = self._internal("decoder", exc, topic, payload, now)
         if isinstance(res, Rejected):
             self._kind["rejected"].inc()
             self._reject(res)
             self.sink.mark(seq)
             return
-        self.registry.observe(res)
+        for proc in self.processors:
+            try:
+                proc(res)
+            except Exception as exc:  # noqa: BLE001 - nor a processor's
+                self._reject(self._internal(_name(proc), exc, topic, payload, now))
         if isinstance(res, Status):
             self._kind["status"].inc()
             self.sink.mark(seq)
-        else:
-            self._kind["telemetry" if isinstance(res, Telemetry) else "event"].inc()
+            return
+        self._kind["telemetry" if isinstance(res, Telemetry) else "event"].inc()
+        try:
             self.sink.submit(res, seq)
-        for fn in self.listeners:
-            try:
-                fn(res)
-            except Exception:  # a listener's bug never stops ingest
-                log.exception("listener failed on %s", topic)
+        except Exception as exc:  # noqa: BLE001 - nor the sink's encoder
+            self._reject(self._internal("sink", exc, topic, payload, now))
+            self.sink.mark(seq)
+
+    def _internal(
+        self, stage: str, exc: Exception, topic: str, payload: bytes, now: int
+    ) -> Rejected:
+        """A stage raised on one message: count it, log the first of each kind with a
+        sample, and turn it into a dead letter with reason ``internal``."""
+        self.internal_errors += 1
+        kind = (stage, type(exc).__name__)
+        if kind not in self._failures_logged and len(self._failures_logged) < 256:
+            self._failures_logged.add(kind)
+            log.error(
+                "%s raised %s on %s (payload %d bytes, first 200: %r); dead-lettered as "
+                "internal, logged once per kind",
+                stage,
+                kind[1],
+                topic,
+                len(payload),
+                payload[:200],
+                exc_info=exc,
+            )
+        return Rejected(topic, payload, "internal", f"{stage}: {kind[1]}: {exc}"[:500], now)
 
     def _ack_now(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
         if msg.qos > 0:
@@ -143,18 +186,19 @@ class Pipeline:
             self.sink.mark(self._seq)
 
     def _on_durable(self, durable_seq: int) -> None:
-        if self.before_ack is not None:
+        gate = self.ack_gate
+        if gate is not None:
             try:
-                if self.before_ack() is False:
-                    # not ready to acknowledge yet: the hook calls ack_held() once it is
+                if not gate.ready():
+                    # not ready to acknowledge yet: the gate calls ack_held() once it is
                     self._held_seq = max(self._held_seq, durable_seq)
                     return
             except Exception:  # noqa: BLE001
-                log.exception("before_ack failed")
+                log.exception("the ack gate failed")
         self._ack_upto(durable_seq)
 
     def ack_held(self) -> None:
-        """Acknowledge what ``before_ack`` held back (it returned ``False``)."""
+        """Acknowledge what the ack gate held back (``ready()`` returned ``False``)."""
         seq, self._held_seq = self._held_seq, -1
         if seq >= 0:
             self._ack_upto(seq)
@@ -203,10 +247,17 @@ class Pipeline:
             "topic": r.topic,
             "received_at": iso_ms(r.received_ms),
         }
+        payload = r.payload
+        if len(payload) > DEADLETTER_PAYLOAD_MAX:
+            # a huge refused payload is not echoed whole: its head, size and digest
+            body["payload_size"] = len(payload)
+            body["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+            payload = payload[:DEADLETTER_PAYLOAD_MAX]
+            body["payload_truncated"] = True
         try:
-            body["payload"] = r.payload.decode("utf-8")
+            body["payload"] = payload.decode("utf-8")
         except UnicodeDecodeError:
-            body["payload_base64"] = base64.b64encode(r.payload).decode("ascii")
+            body["payload_base64"] = base64.b64encode(payload).decode("ascii")
         self._dead_letter(body)
 
     def _on_store_rejected(self, line: str, reason: str) -> None:
@@ -227,3 +278,17 @@ class Pipeline:
             self.publish(self.deadletter_topic, json.dumps(body).encode(), 1, False)
         except Exception:  # noqa: BLE001
             log.exception("cannot publish a dead letter")
+
+
+def _name(stage: object) -> str:
+    """A stage's name for logs and dead letters."""
+    name = getattr(stage, "name", None)
+    if isinstance(name, str):
+        return name
+    return getattr(stage, "__qualname__", None) or type(stage).__name__
+
+
+def _system_of(topic: str) -> str | None:
+    """``sitewatch/<site>/<system>/...`` -> system (None for a shorter topic)."""
+    parts = topic.split("/", 3)
+    return parts[2] if len(parts) > 2 else None

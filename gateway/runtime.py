@@ -1,10 +1,21 @@
-"""The running gateway: builds every stage from the settings and runs them as named tasks.
+"""The running gateway: one site's pipeline, links, sink and periodic work as named tasks.
 
-Lifecycle of :class:`Runtime`: ``Runtime(settings)`` builds (nothing connects yet);
-``await runtime.run(stop)`` starts the sink, the MQTT links, the ticker and the HTTP server
-in one task group and returns once ``stop`` is set and everything has drained: links
-disconnect first (no new messages), the sink flushes (so what was received is stored and
-acknowledged), then the HTTP server closes.
+Lifecycle of :class:`Runtime`: ``Runtime(settings)`` builds (nothing connects yet): the
+metrics, the sink, the site's services (``gateway.services.build_site``), the pipeline
+with its stages handed in (decoder, rules stage as processor and ack gate, sink) and the
+MQTT links. ``await runtime.run(stop)`` starts the sink, the links, the ticker, the
+outbox and any extra task the composition root added (the HTTP server) in one task group
+and returns once ``stop`` is set and everything has drained: links pause first (no new
+messages), the sink flushes (so what was received is stored and acknowledged), then the
+links disconnect and the extra tasks are told to stop.
+
+Concurrency: everything that touches state runs on this event loop (the HTTP routes are
+``async`` and share it); services are synchronous and short, so a route or a message
+never sees another half done. The state store's transactions are short too; the loop-lag
+histogram (``sitewatch_loop_lag_seconds``) shows what they cost.
+
+The runtime imports nothing of the HTTP layer: ``http_app`` (the composition root passes
+``api.main.create_app``) turns the runtime into an ASGI app when ``serve_http`` is on.
 """
 
 from __future__ import annotations
@@ -12,50 +23,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter
 
-from api.sse import Hub
-from gateway.alarms import AlarmService
-from gateway.clock import Clock, SystemClock, parse_iso_ms
-from gateway.dispatch import ServiceLevels
+from gateway.clock import Clock, SystemClock
+from gateway.decode import ContractDecoder
 from gateway.metrics import Metrics
-from gateway.model import Event, Status, Telemetry
 from gateway.mqtt import MqttLink
-from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline
-from gateway.registry import Registry
+from gateway.services import SiteServices, build_site
 from gateway.settings import Settings
 from gateway.sinks import make_sink
 from gateway.site import Site, load_site
-from gateway.store import open_store
-from gateway.tickets import TicketService
-from rules import RuleEngine, load_default_pack, load_pack
-from rules.model import RuleHit, RuleSpec
 
 log = logging.getLogger("sitewatch")
-
-LINK_RULE = RuleSpec(
-    id="gateway.broker_link",
-    system=None,
-    priority="high",
-    raises="alarm",
-    message="the gateway lost its link to the MQTT broker ({device})",
-    action="Check the broker and the network between gateway and broker; "
-    "no device data arrives while the link is down.",
-    cause="broker down, network failure or wrong credentials",
-    consequence="the control room is blind: no alarms from any device",
-)
-# after the broker link was down, silence-based offline waits this long
-LINK_GRACE_S = 120.0
-RULE_STATE_SAVE_S = 0.25
-DEVICE_STATE_PREFIX = "device:"
 
 
 def _tune_gc() -> None:
@@ -91,6 +76,7 @@ class Runtime:
         tokens: dict[str, str] | None = None,
         mqtt_protocol: str = "5",
         serve_http: bool = True,
+        http_app: Callable[[Runtime], Any] | None = None,
     ) -> None:
         self.settings = settings
         site = site or load_site(settings.site_file or None)
@@ -103,164 +89,88 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.tokens = tokens if tokens is not None else settings.tokens
         self.metrics = Metrics()
-        self.registry = Registry(self.site, self.clock)
         self.sink = make_sink(settings, self.metrics, self.clock)
         self.mqtt_protocol = mqtt_protocol
-        self.serve_http = serve_http
+        self.serve_http = serve_http and http_app is not None
+        self.http_app = http_app
         self.started_at = time.time()
         self.links: list[MqttLink] = []
-        self._routers: list[APIRouter] = []
+        self._routers: list[Any] = []
+        self._extra: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self.http: _Server | None = None
+        self.stopping = asyncio.Event()
+        self._build_links()
+        self.services: SiteServices = build_site(
+            settings, site, self.clock, self.metrics, mqtt=self.links[0], publish=self.publish
+        )
+        sv = self.services
         self.pipeline = Pipeline(
             self.site_id,
-            self.registry,
+            ContractDecoder(self.site_id),
             self.sink,
             self.metrics,
             self.clock,
+            processors=[sv.rules],
+            ack_gate=sv.rules,
             publish=self.publish,
         )
-        self._build_links()
-        self.http: _Server | None = None
-        self.stopping = asyncio.Event()
-        self._build_rules()
+        sv.rules.release = self.pipeline.ack_held
+        prio = tuple(settings.priority_systems)
+        self.pipeline.add_link(self.links[0], skip_systems=prio)
+        for link in self.links[1:]:
+            self.pipeline.add_link(link)
 
-    def _build_rules(self) -> None:
-        s = self.settings
-        self.pack = load_pack(s.rules_file) if s.rules_file else load_default_pack()
-        self.engine = RuleEngine(self.site, self.pack)
-        self.db = open_store(s.db_url)
-        specs = dict(self.pack.specs)
-        specs[LINK_RULE.id] = LINK_RULE
-        self.alarms: AlarmService | None = AlarmService(self.db, specs, self.clock, self.site)
-        self.alarm_hub = Hub(on_delay=self.metrics.sse_delay.observe)
-        self.alarms.subscribe(self._on_alarm_change)
-        # tickets: dispatched from rule hits and people, notified through the outbox
-        self.outbox = Outbox(
-            self.db, self.clock, self.site_id, mqtt=self.links[0] if self.links else None,
-            webhooks=s.webhook_urls, secret=s.webhook_secret,
-            backoff_max_s=s.outbox_backoff_max_s, timeout_s=s.webhook_timeout_s,
-        )
-        self.tickets: TicketService | None = TicketService(
-            self.db, specs, self.clock, self.site, site_id=self.site_id, alarms=self.alarms,
-            outbox=self.outbox, levels=ServiceLevels(s.ticket_sla),
-            escalate_at=s.ticket_escalate_at,
-        )
-        # the engine's saved state: its core row plus one row per device (newer values)
-        state = self.alarms.load_rule_state()
-        parts = self.alarms.load_rule_state_parts(DEVICE_STATE_PREFIX)
-        state["devices"] = {
-            **(state.get("devices") or {}),
-            **{k[len(DEVICE_STATE_PREFIX) :]: v for k, v in parts.items()},
-        }
-        self.engine.restore(state)
-        # open alarms the store knows are active keys for the engine (never raised twice)
-        self.engine.restore(
-            {
-                "active": [
-                    {
-                        "rule": a["rule"],
-                        "device": a["device"],
-                        "point": a["point"],
-                        "since_ms": parse_iso_ms(a.get("source_ts")) or self.clock.now_ms(),
-                    }
-                    for a in self.alarms.open_alarms()
-                    if a["state"] in ("active_unacked", "active_acked")
-                ]
-            }
-        )
-        self.engine.link_restored(self.clock.now_ms(), LINK_GRACE_S)
-        self._rule_state_saved = 0.0
-        self._rules_dirty = False
-        self._deferred_save: asyncio.TimerHandle | None = None
-        self.pipeline.listeners.append(self._evaluate)
-        self.pipeline.before_ack = self._save_rule_state
-        self.alarm_errors = 0
+    # -- the site's services, by the names the API uses ---------------------------------
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
 
-    # -- rules and alarms -------------------------------------------------------------
-    def _evaluate(self, msg: Telemetry | Event | Status) -> None:
-        self._rules_dirty = True
-        if isinstance(msg, Telemetry):
-            hits = self.engine.on_telemetry(msg)
-        elif isinstance(msg, Event):
-            hits = self.engine.on_event(msg)
-        else:
-            hits = self.engine.on_status(msg, self.clock.now_ms())
-        for h in hits:
-            self._apply(h)
+    @property
+    def pack(self) -> Any:
+        return self.services.pack
 
-    def _apply(self, hit: RuleHit) -> None:
-        assert self.alarms is not None
-        self._rules_dirty = True  # a hit moved the engine (on a message, the clock or an ack)
-        try:
-            alarm = self.alarms.apply(hit)
-        except Exception:  # the gateway never stops on one alarm's trouble
-            self.alarm_errors += 1
-            log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
-            alarm = None
-        if self.tickets is not None:
-            try:
-                self.tickets.on_hit(hit, alarm.id if alarm is not None else None)
-            except Exception:  # noqa: BLE001 - nor on one ticket's
-                log.exception("cannot dispatch tickets for %s %s", hit.rule, hit.device)
+    @property
+    def registry(self) -> Any:
+        return self.services.registry
 
-    def _save_rule_state(self, force: bool = False) -> bool:
-        """Save the engine's state (pending timers) before messages are acknowledged.
+    @property
+    def alarms(self) -> Any:
+        return self.services.alarms
 
-        At most once per ``RULE_STATE_SAVE_S``: a call within that time returns ``False``,
-        so the pipeline holds its acknowledgements, and a save follows at the end of the
-        interval, which then releases them (a message is never acknowledged before the
-        timer it started is saved, else a crash would lose it). Nothing evaluated since
-        the last save: nothing to do."""
-        if not force and not self._rules_dirty:
-            return True
-        now = time.monotonic()
-        wait = self._rule_state_saved + RULE_STATE_SAVE_S - now
-        if not force and wait > 0:
-            if self._deferred_save is None:
-                self._deferred_save = asyncio.get_running_loop().call_later(
-                    wait, self._save_deferred
-                )
-            return False
-        self._rule_state_saved = now
-        self._rules_dirty = False
-        if self.alarms is not None:
-            dirty = self.engine.take_dirty()
-            try:
-                # incremental: pending timers and active keys, plus the latest values of
-                # the devices that changed since the last save (one row each), so the
-                # cost follows the traffic, not the number of devices
-                snap = self.engine.snapshot(devices=dirty)
-                parts: dict[str, dict[str, Any]] = {
-                    f"{DEVICE_STATE_PREFIX}{dev}": data
-                    for dev, data in snap.pop("devices").items()
-                }
-                parts["engine"] = snap
-                self.alarms.save_rule_state_parts(parts)
-            except Exception:  # noqa: BLE001 - retried at the next flush
-                self.engine.mark_dirty(dirty)  # saved next time
-                log.exception("cannot save the rule engine's state")
-        return True
+    @property
+    def tickets(self) -> Any:
+        return self.services.tickets
 
-    def _save_deferred(self) -> None:
-        self._deferred_save = None
-        self._save_rule_state(force=True)
-        self.pipeline.ack_held()
+    @property
+    def outbox(self) -> Any:
+        return self.services.outbox
 
-    def _on_alarm_change(self, seq: int, alarm: dict[str, Any]) -> None:
-        self.alarm_hub.publish(seq, alarm)
-        topic = f"sitewatch/{self.site_id}/alarms/{alarm['id']}"
-        try:
-            self.publish(topic, json.dumps(alarm, separators=(",", ":")).encode(), 1, True)
-        except Exception:  # noqa: BLE001
-            log.exception("cannot publish alarm %s", alarm["id"])
+    @property
+    def db(self) -> Any:
+        return self.services.db
 
-    def ack_alarm(self, alarm_id: int, user: str, note: str | None) -> dict[str, Any]:
-        assert self.alarms is not None
-        result = self.alarms.ack(alarm_id, user, note)
-        for h in self.engine.acknowledged(
-            result["rule"], result["device"], result["point"], self.clock.now_ms()
-        ):
-            self._apply(h)
-        return result
+    @property
+    def alarm_hub(self) -> Any:
+        return self.services.hub
+
+    @property
+    def people(self) -> Any:
+        return self.services.people
+
+    @property
+    def alarm_errors(self) -> int:
+        return self.services.rules.errors
+
+    def ack_alarm(
+        self,
+        alarm_id: int,
+        user: str,
+        note: str | None,
+        *,
+        audit: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Acknowledge as ``user`` (id); ``audit`` (``Principal.audit()``) is journaled."""
+        return self.services.rules.acknowledge(alarm_id, user, note, audit=audit)
 
     async def _loop_lag(self) -> None:
         """Sample how late the event loop is (a callback due now runs after ``lag``)."""
@@ -275,13 +185,7 @@ class Runtime:
         while True:
             await asyncio.sleep(1.0)
             try:
-                now = self.clock.now_ms()
-                for h in self.engine.tick(now):
-                    self._apply(h)
-                if self.alarms is not None:
-                    self.alarms.tick(now / 1000)
-                if self.tickets is not None:
-                    self.tickets.tick(now)
+                self.services.tick(self.clock.now_ms())
             except Exception:  # noqa: BLE001
                 log.exception("ticker failed; going on")
 
@@ -289,38 +193,45 @@ class Runtime:
     def _build_links(self) -> None:
         s = self.settings
         base = f"sitewatch/{self.site_id}"
-        prio = tuple(x for x in s.priority_systems)
+        prio = tuple(s.priority_systems)
+        on_message = self._on_message
         main = MqttLink(
             s.mqtt,
             s.mqtt_client_id,
             [f"{base}/#"],
-            self.pipeline.on_message,
+            on_message,
             name="main",
             protocol=self.mqtt_protocol,
             receive_maximum=s.mqtt_receive_maximum,
             on_state=self._link_state,
         )
         self.links.append(main)
-        self.pipeline.add_link(main, skip_systems=prio)
         if prio:
-            fast = MqttLink(
-                s.mqtt,
-                f"{s.mqtt_client_id}-prio",
-                [f"{base}/{p}/#" for p in prio],
-                self.pipeline.on_message,
-                name="priority",
-                protocol=self.mqtt_protocol,
-                receive_maximum=min(1000, s.mqtt_receive_maximum),
-                on_state=self._link_state,
+            self.links.append(
+                MqttLink(
+                    s.mqtt,
+                    f"{s.mqtt_client_id}-prio",
+                    [f"{base}/{p}/#" for p in prio],
+                    on_message,
+                    name="priority",
+                    protocol=self.mqtt_protocol,
+                    receive_maximum=min(1000, s.mqtt_receive_maximum),
+                    on_state=self._link_state,
+                )
             )
-            self.links.append(fast)
-            self.pipeline.add_link(fast)
 
-    def add_router(self, router: APIRouter) -> None:
+    def _on_message(self, link: MqttLink, msg: Any) -> None:
+        self.pipeline.on_message(link, msg)
+
+    def add_router(self, router: Any) -> None:
         self._routers.append(router)
 
-    def extra_routers(self) -> list[APIRouter]:
+    def extra_routers(self) -> list[Any]:
         return list(self._routers)
+
+    def add_task(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``factory()`` as a named task beside the others; cancelled on stop."""
+        self._extra.append((name, factory))
 
     # -- outputs ------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
@@ -333,22 +244,8 @@ class Runtime:
             self.metrics.mqtt_reconnects.labels(link=link.name).inc()
         if self.stopping.is_set():
             return
-        now = self.clock.now_ms()
-        if up:
-            self.engine.link_restored(now, LINK_GRACE_S)
-        else:
-            self.engine.link_lost(now)
-        self._apply(
-            RuleHit(
-                rule=LINK_RULE.id,
-                site=self.site_id,
-                system="gateway",
-                device=f"{self.settings.mqtt_client_id}-{link.name}",
-                point=None,
-                active=not up,
-                ts_ms=now,
-                message=LINK_RULE.message.format(device=f"{link.name} link"),
-            )
+        self.services.rules.link_state(
+            f"{self.settings.mqtt_client_id}-{link.name}", link.name, up
         )
 
     # -- health -------------------------------------------------------------------------
@@ -376,9 +273,9 @@ class Runtime:
 
     # -- run ----------------------------------------------------------------------------
     def make_app(self) -> Any:
-        from api.main import create_app
-
-        return create_app(self)
+        if self.http_app is None:
+            raise RuntimeError("no HTTP app: build the runtime with http_app=create_app")
+        return self.http_app(self)
 
     async def run(self, stop: asyncio.Event) -> None:
         _tune_gc()
@@ -398,15 +295,17 @@ class Runtime:
                     )
                     self.http = _Server(cfg)
                     tg.create_task(self.http.serve(), name="http")
-                ticker = tg.create_task(self._ticker(), name="ticker")
-                lag = tg.create_task(self._loop_lag(), name="loop-lag")
-                outbox = tg.create_task(self.outbox.run(), name="outbox")
+                background = [
+                    tg.create_task(self._ticker(), name="ticker"),
+                    tg.create_task(self._loop_lag(), name="loop-lag"),
+                    tg.create_task(self.services.outbox.run(), name="outbox"),
+                    *(tg.create_task(f(), name=n) for n, f in self._extra),
+                ]
                 await stop.wait()
                 self.stopping.set()
-                ticker.cancel()
-                lag.cancel()
-                outbox.cancel()
-                self.alarm_hub.close_all()
+                for task in background:
+                    task.cancel()
+                self.services.hub.close_all()
                 # drain: no new messages, store what we have, ack it, then disconnect
                 for link in self.links:
                     link.pause()
@@ -419,7 +318,4 @@ class Runtime:
                     self.http.should_exit = True
         finally:
             await self.sink.stop()
-            if self._deferred_save is not None:
-                self._deferred_save.cancel()
-                self._deferred_save = None
-            self._save_rule_state(force=True)
+            self.services.rules.close()

@@ -16,7 +16,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from gateway.model import Value
+from simulators.wire import Value
 
 from .environment import CAR_PARK, FLAT, MEETING, OFFICE, PLANT, PUBLIC, STAFF_FROM, Environment
 

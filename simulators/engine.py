@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock, SystemClock
-from gateway.model import Value
 from gateway.site import Device, Site
+from simulators.wire import Value
 
 from .devices import (
     DISABLEMENT_RESET_S,

@@ -48,9 +48,9 @@ from gateway.alarms.store import AlarmStore, oldest_kept, read_seq
 from gateway.alarms.timers import Timers
 from gateway.clock import Clock, iso_ms
 from gateway.errors import Conflict, Invalid, NotFound
+from gateway.people.audit import Audit
 from gateway.site import Site
 from gateway.store.filters import parse_id
-from gateway.store.rule_state import RuleStateStore
 from gateway.store.work import Listeners, Tx, UnitOfWork
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import AlarmState, Priority
@@ -102,7 +102,6 @@ class AlarmService:
         self._store = AlarmStore(engine)
         self._uow = UnitOfWork(engine, clock, name="alarm store", retries=_RETRIES)
         self._queries = AlarmQueries(self._store.reader)
-        self._rule_state = RuleStateStore(engine, clock)
         self._cache = AlarmCache(chatter_count)
         self._masks = Masks(self._cache, suppression)
         self._life = Lifecycle(
@@ -207,19 +206,36 @@ class AlarmService:
         return d.system if d is not None else None
 
     # --------------------------------------------------------- operator actions
-    def ack(self, alarm_id: int | str, user: str, note: str | None = None) -> AlarmDict:
+    def ack(
+        self,
+        alarm_id: int | str,
+        user: str,
+        note: str | None = None,
+        *,
+        audit: Audit | None = None,
+    ) -> AlarmDict:
         """Acknowledge: ``active_unacked`` → ``active_acked`` (``closed`` for an event
         alarm that ``clears_on_ack``), ``cleared_unacked`` → ``closed``. Raises
-        :class:`NotFound`, or :class:`Conflict` when already acknowledged or closed."""
+        :class:`NotFound`, or :class:`Conflict` when already acknowledged or closed.
+        ``user`` (the user id) becomes ``acked_by``; ``audit`` (``Principal.audit()``:
+        ``by``, ``by_name``, ``via``, ``via_id``) goes into the journal entry."""
         _need(user, "user")
 
         def op(now: int) -> tuple[AlarmChanges, Alarm]:
             cur = self._current(alarm_id)
-            return self._life.ack(cur, self._specs.get(cur.rule), user, note, now)
+            return self._life.ack(cur, self._specs.get(cur.rule), user, note, now, audit)
 
         return self._run(op, self._keys_of(alarm_id)).public()
 
-    def shelve(self, alarm_id: int | str, user: str, minutes: int, reason: str) -> AlarmDict:
+    def shelve(
+        self,
+        alarm_id: int | str,
+        user: str,
+        minutes: int,
+        reason: str,
+        *,
+        audit: Audit | None = None,
+    ) -> AlarmDict:
         """Shelve an open alarm for ``minutes`` (1..``max_shelve_minutes``); it stays
         shelved until then, until unshelved or until it clears. ``critical`` alarms and
         closed ones raise :class:`Conflict`; bad minutes or an empty reason
@@ -231,15 +247,17 @@ class AlarmService:
         if not 1 <= minutes <= self.max_shelve_minutes:
             raise Invalid(f"minutes must be between 1 and {self.max_shelve_minutes}")
         return self._run(
-            lambda now: self._life.shelve(self._current(alarm_id), user, minutes, reason, now),
+            lambda now: self._life.shelve(
+                self._current(alarm_id), user, minutes, reason, now, audit
+            ),
             self._keys_of(alarm_id),
         ).public()
 
-    def unshelve(self, alarm_id: int | str, user: str) -> AlarmDict:
+    def unshelve(self, alarm_id: int | str, user: str, *, audit: Audit | None = None) -> AlarmDict:
         """End a shelve early. :class:`Conflict` when the alarm is not shelved."""
         _need(user, "user")
         return self._run(
-            lambda now: self._life.unshelve(self._current(alarm_id), user, now),
+            lambda now: self._life.unshelve(self._current(alarm_id), user, now, audit),
             self._keys_of(alarm_id),
         ).public()
 
@@ -359,23 +377,6 @@ class AlarmService:
         return alarm_kpis(self._store.reader, now_ms, self._stale_ms)
 
     # ------------------------------------------- rule state (RuleStateStore's now)
-    def save_rule_state(self, data: Mapping[str, Any], name: str = "engine") -> None:
-        """Delegates to :class:`~gateway.store.rule_state.RuleStateStore` (callers are
-        moving there)."""
-        self._rule_state.save_rule_state(data, name)
-
-    def save_rule_state_parts(self, parts: Mapping[str, Mapping[str, Any]]) -> None:
-        """Delegates to :class:`~gateway.store.rule_state.RuleStateStore`."""
-        self._rule_state.save_rule_state_parts(parts)
-
-    def load_rule_state_parts(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """Delegates to :class:`~gateway.store.rule_state.RuleStateStore`."""
-        return self._rule_state.load_rule_state_parts(prefix)
-
-    def load_rule_state(self, name: str = "engine") -> dict[str, Any]:
-        """Delegates to :class:`~gateway.store.rule_state.RuleStateStore`."""
-        return self._rule_state.load_rule_state(name)
-
     # ------------------------------------------------------------- machinery
     def _current(self, alarm_id: int | str, *, open_only: bool = True) -> Alarm:
         """The alarm ``alarm_id`` as this service knows it (loading it if another service

@@ -12,12 +12,12 @@ from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.sinks.base import (
-    BufferedSink,
     QueryFailed,
     QueryNotSupported,
     Sink,
     SinkError,
 )
+from gateway.sinks.buffered import BufferedSink
 from gateway.sinks.embedded import DEFAULT_PATH, EmbeddedSink
 from gateway.sinks.influx_v1 import InfluxV1Sink
 from gateway.sinks.influx_v2 import InfluxV2Sink

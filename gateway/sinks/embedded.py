@@ -32,7 +32,8 @@ from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.metrics import Metrics
-from gateway.sinks.base import BufferedSink, QueryFailed, WriteRetry, describe
+from gateway.sinks.base import QueryFailed, WriteRetry, describe
+from gateway.sinks.buffered import BufferedSink
 from rules.model import Event, Telemetry
 
 log = logging.getLogger("gateway.sinks.embedded")

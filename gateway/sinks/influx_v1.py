@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from gateway.metrics import Metrics
-from gateway.sinks.base import LineProtocolSink, QueryFailed, WriteRefused, WriteRetry
+from gateway.sinks.base import QueryFailed, WriteRefused, WriteRetry
+from gateway.sinks.buffered import LineProtocolSink
 from rules.vocab import System
 
 log = logging.getLogger("gateway.sinks.influx_v1")

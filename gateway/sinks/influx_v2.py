@@ -23,12 +23,12 @@ from typing import Any
 
 from gateway.metrics import Metrics
 from gateway.sinks.base import (
-    LineProtocolSink,
     QueryFailed,
     QueryNotSupported,
     WriteRefused,
     WriteRetry,
 )
+from gateway.sinks.buffered import LineProtocolSink
 from gateway.sinks.influx_v1 import SYSTEM_MEASUREMENTS
 
 log = logging.getLogger("gateway.sinks.influx_v2")

@@ -25,6 +25,7 @@ from gateway.clock import ManualClock
 from gateway.site import Site
 from gateway.store import make_engine, migrate
 from gateway.store.models import alarms, journal
+from gateway.store.rule_state import RuleStateStore
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import Priority as P
 
@@ -649,12 +650,13 @@ def test_restart_resumes_open_alarms(env: Env, svc: AlarmService) -> None:
     engine.dispose()
 
 
-def test_rule_state_round_trip(env: Env, svc: AlarmService) -> None:
-    assert svc.load_rule_state() == {}
+def test_rule_state_round_trip(env: Env) -> None:
+    store = RuleStateStore(env.engine, env.clock)
+    assert store.load_rule_state() == {}
     timers = {"hvac.zone_temp_high|ahu1|": {"since_ms": 123, "value": 27.5}}
-    svc.save_rule_state(timers)
-    svc.save_rule_state({**timers, "x": {"since_ms": 1}})
-    again = env.service()
+    store.save_rule_state(timers)
+    store.save_rule_state({**timers, "x": {"since_ms": 1}})
+    again = RuleStateStore(env.engine, env.clock)
     assert again.load_rule_state() == {**timers, "x": {"since_ms": 1}}
     assert again.load_rule_state("other") == {}
 

@@ -8,11 +8,12 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from gateway.clock import ManualClock
+from gateway.decode import ContractDecoder
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
-from gateway.pipeline import Pipeline
-from gateway.registry import Registry
+from gateway.pipeline import DEADLETTER_PAYLOAD_MAX, Pipeline
 from gateway.site import load_site
+from rules import RuleEngine, load_default_pack
+from rules.model import Event, Message, Telemetry
 
 
 class FakeSink:
@@ -49,17 +50,33 @@ def msg(topic: str, payload: Any, mid: int, qos: int = 1) -> paho.MQTTMessage:
     return m
 
 
-def make() -> tuple[Pipeline, FakeSink, FakeLink, list[tuple[str, bytes]], Metrics]:
+class Devices:
+    """A processor that keeps device state the way the rules stage does (the engine)."""
+
+    name = "devices"
+
+    def __init__(self) -> None:
+        self.engine = RuleEngine(load_site(), load_default_pack())
+
+    def __call__(self, m: Message) -> None:
+        if isinstance(m, Telemetry):
+            self.engine.on_telemetry(m)
+
+
+def make(
+    *processors: Any, decoder: Any = None
+) -> tuple[Pipeline, FakeSink, FakeLink, list[tuple[str, bytes]], Metrics]:
     clock = ManualClock()
     sink = FakeSink()
     metrics = Metrics()
     published: list[tuple[str, bytes]] = []
     p = Pipeline(
         "sc01",
-        Registry(load_site(), clock),
+        decoder or ContractDecoder("sc01"),
         sink,
         metrics,
         clock,
+        processors=processors,
         publish=lambda t, b, q, r: published.append((t, b)),
     )
     link = FakeLink()
@@ -121,17 +138,69 @@ def test_qos0_dropped_and_counted_when_the_store_is_behind() -> None:
     assert metrics.dropped.labels(reason="qos0_store_behind")._value.get() == 1
 
 
-def test_listener_errors_never_stop_ingest() -> None:
-    p, sink, link, _, _ = make()
-
+def test_a_processor_that_raises_dead_letters_internal_and_the_reading_is_still_stored() -> None:
     def boom(_: object) -> None:
         raise RuntimeError("bug")
 
-    p.listeners.append(boom)
+    devices = Devices()
+    p, sink, link, published, metrics = make(boom, devices)
     p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
     p.on_message(link, msg(T, {"zone_temp": 22}, 2))  # type: ignore[arg-type]
-    assert len(sink.items) == 2
-    assert p.registry.devices["fcu-x"].values["zone_temp"] == 22.0
+    assert len(sink.items) == 2 and all(m is not None for _, m in sink.items)
+    assert devices.engine.devices["fcu-x"].values["zone_temp"] == 22.0  # later stages ran
+    letters = [json.loads(b) for t, b in published if t.endswith("/deadletter")]
+    assert [x["reason"] for x in letters] == ["internal", "internal"]
+    assert "RuntimeError: bug" in letters[0]["detail"]
+    assert metrics.rejected.labels(reason="internal")._value.get() == 2
+    sink.on_durable(sink.items[-1][0])
+    assert link.acked == [1, 2]
+
+
+def test_a_decoder_that_raises_dead_letters_internal_acked_in_order() -> None:
+    class Broken:
+        def decode(self, topic: str, payload: bytes, now_ms: int) -> Any:
+            if b"boom" in payload:
+                raise OverflowError("int too large to convert to float")
+            return ContractDecoder("sc01").decode(topic, payload, now_ms)
+
+    p, sink, link, published, metrics = make(decoder=Broken())
+    p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
+    p.on_message(link, msg(T, b'{"boom": 1}', 2))  # type: ignore[arg-type]
+    p.on_message(link, msg(T, {"zone_temp": 23}, 3))  # type: ignore[arg-type]
+    assert [json.loads(b)["reason"] for _, b in published] == ["internal"]
+    assert metrics.rejected.labels(reason="internal")._value.get() == 1
+    sink.on_durable(sink.items[-1][0])
+    assert link.acked == [1, 2, 3]
+
+
+def test_a_sink_encoder_that_raises_dead_letters_internal() -> None:
+    p, sink, link, published, _ = make()
+
+    def bad_submit(m: Any, seq: int) -> None:
+        raise ValueError("cannot encode")
+
+    sink.submit = bad_submit  # type: ignore[method-assign]
+    p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
+    assert [json.loads(b)["reason"] for _, b in published] == ["internal"]
+    sink.on_durable(sink.items[-1][0])
+    assert link.acked == [1]
+
+
+def test_a_huge_rejected_payload_is_not_echoed_whole() -> None:
+    p, _, link, published, _ = make()
+    big = b"{" + b"x" * (10 * 1024 * 1024)
+    p.on_message(link, msg(T, big, 1))  # type: ignore[arg-type]
+    body = json.loads(published[0][1])
+    assert body["payload_size"] == len(big) and body["payload_truncated"] is True
+    assert len(body["payload"]) == DEADLETTER_PAYLOAD_MAX
+    assert len(published[0][1]) < 2 * DEADLETTER_PAYLOAD_MAX
+
+
+def test_topics_that_only_start_like_our_own_are_input() -> None:
+    p, sink, link, published, _ = make()
+    p.on_message(link, msg("sitewatch/sc01/alarmsX/d1/telemetry", {"a": 1}, 1))  # type: ignore[arg-type]
+    assert p.received == 1
+    assert [json.loads(b)["reason"] for _, b in published] != []  # rejected with a reason
 
 
 def test_acks_go_out_in_slices_per_loop_turn_and_all_in_order() -> None:

@@ -40,7 +40,7 @@ class GatewayProc:
     def start(self, timeout: float = 20) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run"],
+                [sys.executable, "-m", "sitewatch", "run"],
                 env=self.env,
                 cwd=self.workdir,
                 stdout=out,

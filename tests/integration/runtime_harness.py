@@ -1,4 +1,4 @@
-"""An in-process gateway for integration tests: a real :class:`gateway.app.Runtime` against a
+"""An in-process gateway for integration tests: a real :class:`gateway.runtime.Runtime` against a
 real Mosquitto, its own site id and client id, SQLite state and the embedded telemetry store
 in a temp dir, the HTTP API on a free port, one token per role.
 
@@ -30,9 +30,10 @@ from typing import Any, TypeVar
 import httpx
 import paho.mqtt.client as mqtt
 
-from gateway.app import Runtime
 from gateway.clock import Clock, SystemClock
+from gateway.runtime import Runtime
 from gateway.settings import Settings, parse_mqtt_url
+from sitewatch.bootstrap import build_runtime
 from tests.fixtures.mqtt import free_port
 
 TOKENS = {
@@ -317,7 +318,7 @@ class RuntimeHarness:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            self.rt = Runtime(Settings(**self.settings_kw), clock=self.clock)
+            self.rt = build_runtime(Settings(**self.settings_kw), clock=self.clock)
             ready.set()
             await self.rt.run(self._stop)
 

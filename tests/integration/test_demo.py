@@ -38,7 +38,7 @@ def test_demo_healthy_within_10s_with_fresh_devices_and_clean_stop(tmp_path: Pat
     env["SITEWATCH_HTTP_BIND"] = f"127.0.0.1:{port}"
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo"],
+        [sys.executable, "-m", "sitewatch", "demo"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

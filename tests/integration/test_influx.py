@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from gateway.metrics import Metrics
-from gateway.model import Event, Telemetry
 from gateway.sinks.base import QueryNotSupported
 from gateway.sinks.influx_v1 import InfluxV1Sink
 from gateway.sinks.influx_v2 import InfluxV2Sink
+from rules.model import Event, Telemetry
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -20,12 +20,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from gateway.alarms import ACTIVE_ACKED, CLOSED, AlarmService
+from gateway.alarms import AlarmService
 from gateway.clock import ManualClock
 from gateway.store import alembic_config, current_revision, head_revision, make_engine, migrate
 from gateway.store import journal as jr
 from gateway.store.models import Base, alarms, journal
+from gateway.store.rule_state import RuleStateStore
 from rules.model import RuleHit, RuleSpec
+from rules.vocab import AlarmState, Priority
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +35,8 @@ PG_URL = os.environ.get(
     "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 SPECS = {
-    "hvac.fault": RuleSpec("hvac.fault", "hvac", "medium", "alarm", "HVAC fault", "Call"),
-    "fire.alarm": RuleSpec("fire.alarm", "fire", "critical", "alarm", "FIRE", "Evacuate"),
+    "hvac.fault": RuleSpec("hvac.fault", "hvac", Priority.MEDIUM, "alarm", "HVAC fault", "Call"),
+    "fire.alarm": RuleSpec("fire.alarm", "fire", Priority.CRITICAL, "alarm", "FIRE", "Evacuate"),
 }
 
 
@@ -138,11 +140,11 @@ def test_alarm_service_on_postgres(engine: sa.Engine) -> None:
     a = one.apply(h())
     b = two.apply(h())  # unique index -> the existing alarm is updated
     assert a is not None and b is not None and b.id == a.id and b.count == 2
-    assert one.ack(a.id, "alice")["state"] == ACTIVE_ACKED  # type: ignore[arg-type]
+    assert one.ack(a.id, "alice")["state"] == AlarmState.ACTIVE_ACKED  # type: ignore[arg-type]
     closed = two.apply(h(False))
-    assert closed is not None and closed.state == CLOSED and closed.acked_by == "alice"
-    one.save_rule_state({"t": 1})
-    assert two.load_rule_state() == {"t": 1}
+    assert closed is not None and closed.state == AlarmState.CLOSED and closed.acked_by == "alice"
+    RuleStateStore(engine, clock).save_rule_state({"t": 1})
+    assert RuleStateStore(engine, clock).load_rule_state() == {"t": 1}
     assert [s for s, _ in two.changes_since(0) or []] == [1, 2, 3, 4]
 
 

@@ -19,10 +19,10 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from gateway.app import Runtime
 from gateway.clock import ManualClock
 from gateway.outbox import sign
 from gateway.settings import Settings, parse_mqtt_url
+from sitewatch.bootstrap import build_runtime
 from tests.fixtures.mqtt import free_port
 from tests.gateway.test_outbox import Receiver
 from tests.integration.gateway_proc import TOKEN, GatewayProc
@@ -60,7 +60,7 @@ class Gateway:
             outbox_backoff_max_s=0.3,
         )
         self.clock = clock
-        self.rt = Runtime(self.settings, clock=clock, tokens=dict(TOKENS))
+        self.rt = build_runtime(self.settings, clock=clock, tokens=dict(TOKENS))
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None

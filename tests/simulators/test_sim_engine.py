@@ -424,7 +424,7 @@ def test_malformed_gives_only_invalid_messages(site: Site) -> None:
 
 def test_malformed_is_rejected_by_the_gateway_decoder(site: Site) -> None:
     decode = pytest.importorskip("gateway.decode")
-    from gateway.model import Rejected
+    from rules.model import Rejected
 
     t = WED + 10 * 3600
     sim = make(site, t)

@@ -1,0 +1,72 @@
+"""Bounds on what devices can make the gateway keep (issue: nothing grows without a bound).
+
+:class:`BoundedDecoder` wraps the pipeline's decoder stage. After a message decodes, it is
+checked against the shared device state (``rules.devices``, owned by the rule engine):
+
+* ``device_limit``: a device the site does not know yet while ``max_devices`` devices are
+  known already (a flood of made-up ids) is dead-lettered, never registered;
+* ``field_limit``: a reading that would give one device more than ``max_fields`` distinct
+  fields is dead-lettered whole (the device's known fields keep arriving).
+
+Both are counted by reason in ``/metrics`` like every rejection. Pure checks on the event
+loop: two dict lookups per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.stages import Decoder
+from rules.devices import DeviceState
+from rules.model import Message, Rejected, Telemetry
+
+DEFAULT_MAX_DEVICES = 100_000
+DEFAULT_MAX_FIELDS = 200
+
+
+class BoundedDecoder:
+    name = "limits"
+
+    def __init__(
+        self,
+        inner: Decoder,
+        devices: Mapping[str, DeviceState],
+        *,
+        max_devices: int = DEFAULT_MAX_DEVICES,
+        max_fields: int = DEFAULT_MAX_FIELDS,
+    ) -> None:
+        self.inner = inner
+        self.devices = devices
+        self.max_devices = max_devices
+        self.max_fields = max_fields
+
+    def decode(self, topic: str, payload: bytes, now_ms: int) -> Message | Rejected:
+        res = self.inner.decode(topic, payload, now_ms)
+        if isinstance(res, Rejected):
+            return res
+        dev = self.devices.get(res.device)
+        if dev is None:
+            if len(self.devices) >= self.max_devices:
+                return Rejected(
+                    topic,
+                    payload,
+                    "device_limit",
+                    f"the site already has {len(self.devices)} devices (limit "
+                    f"{self.max_devices}); {res.device!r} is not registered",
+                    now_ms,
+                )
+            known: Mapping[str, object] = {}
+        else:
+            known = dev.values
+        if isinstance(res, Telemetry):
+            new = [f for f in res.values if f not in known]
+            if new and len(known) + len(new) > self.max_fields:
+                return Rejected(
+                    topic,
+                    payload,
+                    "field_limit",
+                    f"device {res.device!r} would have {len(known) + len(new)} fields "
+                    f"(limit {self.max_fields}); new: {', '.join(sorted(new)[:5])}",
+                    now_ms,
+                )
+        return res

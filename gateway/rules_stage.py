@@ -1,0 +1,244 @@
+"""The rules stage: device state and rule evaluation on every message, hits to alarms and
+tickets, the engine's pending timers saved before messages are acknowledged.
+
+Lifecycle: built by the site factory (``gateway.services``) with the engine, the alarm and
+ticket services and the rule-state store; :meth:`RulesStage.restore` once at start (saved
+timers and device values, open alarms as active keys); then handed to the pipeline as a
+processor (``stage(msg)``) and as its ack gate (``stage.ready()``); the runtime's ticker
+calls :meth:`RulesStage.tick`, the MQTT links report to :meth:`RulesStage.link_state`.
+
+Runs on the event loop only. A failure to apply one hit (the state store refused it) is
+logged and counted (``errors``), never raised into the pipeline: the reading is still
+stored, and the engine stays consistent with what it evaluated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from gateway.clock import Clock, parse_iso_ms
+from rules.engine import RuleEngine
+from rules.model import Event, Message, RuleHit, RuleSpec, Status, Telemetry
+from rules.vocab import ACTIVE_STATES
+
+log = logging.getLogger("sitewatch.rules")
+
+LINK_RULE = RuleSpec(
+    id="gateway.broker_link",
+    system=None,
+    priority="high",  # type: ignore[arg-type]
+    raises="alarm",
+    message="the gateway lost its link to the MQTT broker ({device})",
+    action="Check the broker and the network between gateway and broker; "
+    "no device data arrives while the link is down.",
+    cause="broker down, network failure or wrong credentials",
+    consequence="the control room is blind: no alarms from any device",
+)
+#: after the broker link was down, silence-based offline waits this long
+LINK_GRACE_S = 120.0
+#: the engine's state is saved at most this often (acknowledgements wait for it)
+RULE_STATE_SAVE_S = 0.25
+DEVICE_STATE_PREFIX = "device:"
+
+
+class _Alarms(Protocol):
+    def apply(self, hit: RuleHit) -> Any: ...
+    def ack(
+        self,
+        alarm_id: int | str,
+        user: str,
+        note: str | None = None,
+        *,
+        audit: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+    def open_alarms(self) -> list[dict[str, Any]]: ...
+
+
+class _Tickets(Protocol):
+    def on_hit(self, hit: RuleHit, alarm_id: int | None = None) -> Any: ...
+
+
+class _StateStore(Protocol):
+    def load_rule_state(self, name: str = "engine") -> dict[str, Any]: ...
+    def load_rule_state_parts(self, prefix: str) -> dict[str, dict[str, Any]]: ...
+    def save_rule_state_parts(self, parts: dict[str, dict[str, Any]]) -> None: ...
+
+
+class RulesStage:
+    name = "rules"
+
+    def __init__(
+        self,
+        engine: RuleEngine,
+        alarms: _Alarms,
+        tickets: _Tickets | None,
+        state: _StateStore,
+        clock: Clock,
+        site_id: str,
+    ) -> None:
+        self.engine = engine
+        self.alarms = alarms
+        self.tickets = tickets
+        self.state = state
+        self.clock = clock
+        self.site_id = site_id
+        self.errors = 0
+        self.release: Callable[[], None] = lambda: None  # the pipeline's ack_held
+        self._saved_at = 0.0
+        self._dirty = False
+        self._deferred: asyncio.TimerHandle | None = None
+
+    # -- start --------------------------------------------------------------------------
+    def restore(self) -> None:
+        """The engine's saved core row and per-device rows, then the open alarms the store
+        knows as active keys (never raised twice), then the link grace after a restart."""
+        state = self.state.load_rule_state()
+        parts = self.state.load_rule_state_parts(DEVICE_STATE_PREFIX)
+        state["devices"] = {
+            **(state.get("devices") or {}),
+            **{k[len(DEVICE_STATE_PREFIX) :]: v for k, v in parts.items()},
+        }
+        self.engine.restore(state)
+        now = self.clock.now_ms()
+        self.engine.restore(
+            {
+                "active": [
+                    {
+                        "rule": a["rule"],
+                        "device": a["device"],
+                        "point": a["point"],
+                        "since_ms": parse_iso_ms(a.get("source_ts")) or now,
+                    }
+                    for a in self.alarms.open_alarms()
+                    if a["state"] in ACTIVE_STATES
+                ]
+            }
+        )
+        self.engine.link_restored(now, LINK_GRACE_S)
+
+    # -- the processor ------------------------------------------------------------------
+    def __call__(self, msg: Message) -> None:
+        self._dirty = True
+        if isinstance(msg, Telemetry):
+            hits = self.engine.on_telemetry(msg)
+        elif isinstance(msg, Event):
+            hits = self.engine.on_event(msg)
+        elif isinstance(msg, Status):
+            hits = self.engine.on_status(msg, self.clock.now_ms())
+        else:  # pragma: no cover - the decoder makes only these
+            return
+        for h in hits:
+            self.apply(h)
+
+    def apply(self, hit: RuleHit) -> None:
+        """A hit to its alarm, then to its tickets; one hit's trouble stops nothing."""
+        self._dirty = True  # a hit moved the engine (on a message, the clock or an ack)
+        try:
+            alarm = self.alarms.apply(hit)
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+            log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
+            alarm = None
+        if self.tickets is not None:
+            try:
+                self.tickets.on_hit(hit, alarm.id if alarm is not None else None)
+            except Exception:  # noqa: BLE001
+                self.errors += 1
+                log.exception("cannot dispatch tickets for %s %s", hit.rule, hit.device)
+
+    def tick(self, now_ms: int) -> None:
+        """Complete delays on the clock, end time windows, judge silence."""
+        for h in self.engine.tick(now_ms):
+            self.apply(h)
+
+    def acknowledge(
+        self,
+        alarm_id: int,
+        user: str,
+        note: str | None,
+        *,
+        audit: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An operator's ack: the alarm service, then the engine (event alarms that clear
+        on acknowledgement). ``user`` is the user id; ``audit`` (``Principal.audit()``:
+        ``by``, ``by_name``, ``via``, ``via_id``) is journaled with it."""
+        result = self.alarms.ack(alarm_id, user, note, audit=audit)
+        for h in self.engine.acknowledged(
+            result["rule"], result["device"], result["point"], self.clock.now_ms()
+        ):
+            self.apply(h)
+        return result
+
+    def link_state(self, link_device: str, link_name: str, up: bool) -> None:
+        """The broker link went down (silence is not judged) or came back (grace)."""
+        now = self.clock.now_ms()
+        if up:
+            self.engine.link_restored(now, LINK_GRACE_S)
+        else:
+            self.engine.link_lost(now)
+        self.apply(
+            RuleHit(
+                rule=LINK_RULE.id,
+                site=self.site_id,
+                system="gateway",
+                device=link_device,
+                point=None,
+                active=not up,
+                ts_ms=now,
+                message=LINK_RULE.message.format(device=f"{link_name} link"),
+            )
+        )
+
+    # -- the ack gate -------------------------------------------------------------------
+    def ready(self) -> bool:
+        return self.save()
+
+    def save(self, force: bool = False) -> bool:
+        """Save the engine's state (pending timers) before messages are acknowledged.
+
+        At most once per ``RULE_STATE_SAVE_S``: a call within that time returns ``False``,
+        so the pipeline holds its acknowledgements, and a save follows at the end of the
+        interval, which then releases them (a message is never acknowledged before the
+        timer it started is saved, else a crash would lose it). Nothing evaluated since
+        the last save: nothing to do."""
+        if not force and not self._dirty:
+            return True
+        now = time.monotonic()
+        wait = self._saved_at + RULE_STATE_SAVE_S - now
+        if not force and wait > 0:
+            if self._deferred is None:
+                self._deferred = asyncio.get_running_loop().call_later(wait, self._save_later)
+            return False
+        self._saved_at = now
+        self._dirty = False
+        dirty = self.engine.take_dirty()
+        try:
+            # incremental: pending timers and active keys, plus the latest values of the
+            # devices that changed since the last save (one row each), so the cost follows
+            # the traffic, not the number of devices
+            snap = self.engine.snapshot(devices=dirty)
+            parts: dict[str, dict[str, Any]] = {
+                f"{DEVICE_STATE_PREFIX}{dev}": data for dev, data in snap.pop("devices").items()
+            }
+            parts["engine"] = snap
+            self.state.save_rule_state_parts(parts)
+        except Exception:  # noqa: BLE001 - retried at the next flush
+            self.engine.mark_dirty(dirty)  # saved next time
+            log.exception("cannot save the rule engine's state")
+        return True
+
+    def _save_later(self) -> None:
+        self._deferred = None
+        self.save(force=True)
+        self.release()
+
+    def close(self) -> None:
+        """On shutdown: cancel a deferred save and save now."""
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        self.save(force=True)

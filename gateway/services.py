@@ -1,0 +1,118 @@
+"""One site's services, built by one factory: the unit a process serves.
+
+:func:`build_site` makes everything that holds a site's state — the state store, the rule
+engine (which owns device state), the alarm and ticket services, the outbox, the rules
+stage that glues them, the device registry view and the alarm fan-out — and wires their
+listeners. It starts nothing: the runtime (``gateway.runtime``) runs the site's periodic
+work (:meth:`SiteServices.tick`) and its outbox task. A process that serves several sites
+calls it once per site; nothing here is a module-level singleton. A new service (preventive
+maintenance, rounds, requests) is built here beside the others and joins ``tick``; the
+hot path (pipeline, rules stage) does not change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.alarms import AlarmService
+from gateway.clock import Clock
+from gateway.dispatch import ServiceLevels
+from gateway.events import Hub
+from gateway.metrics import Metrics
+from gateway.outbox import MqttSender, Outbox
+from gateway.people import People
+from gateway.people.oidc_setup import oidc_from_settings
+from gateway.registry import Registry
+from gateway.rules_stage import LINK_RULE, RulesStage
+from gateway.settings import Settings
+from gateway.store import open_store
+from gateway.store.rule_state import RuleStateStore
+from gateway.tickets import TicketService
+from rules import RuleEngine, load_default_pack, load_pack
+from rules.pack import RulePack
+from rules.site import Site
+
+log = logging.getLogger("sitewatch")
+
+Publish = Callable[[str, bytes, int, bool], None]
+#: how often the people services sweep expired sessions and stale lock-out rows
+PEOPLE_TICK_MS = 60_000
+
+
+@dataclass
+class SiteServices:
+    site: Site
+    site_id: str
+    db: Any
+    pack: RulePack
+    engine: RuleEngine
+    registry: Registry
+    alarms: AlarmService
+    tickets: TicketService
+    outbox: Outbox
+    rules: RulesStage
+    hub: Hub
+    people: People
+    _people_at_ms: int = field(default=0, init=False, repr=False)
+
+    def tick(self, now_ms: int) -> None:
+        """Once a second: rule delays and silence, alarm timers, ticket clocks; once a
+        minute: expired sessions and stale lock-out rows."""
+        self.rules.tick(now_ms)
+        self.alarms.tick(now_ms / 1000)
+        self.tickets.tick(now_ms)
+        if now_ms - self._people_at_ms >= PEOPLE_TICK_MS:
+            self._people_at_ms = now_ms
+            self.people.tick()
+
+
+def build_site(
+    settings: Settings,
+    site: Site,
+    clock: Clock,
+    metrics: Metrics,
+    *,
+    mqtt: MqttSender | None,
+    publish: Publish,
+) -> SiteServices:
+    s = settings
+    site_id = site.site
+    pack = load_pack(s.rules_file) if s.rules_file else load_default_pack()
+    engine = RuleEngine(site, pack)
+    db = open_store(s.db_url)
+    specs = dict(pack.specs)
+    specs[LINK_RULE.id] = LINK_RULE
+    alarms = AlarmService(db, specs, clock, site)
+    outbox = Outbox(
+        db, clock, site_id, mqtt=mqtt, webhooks=s.webhook_urls, secret=s.webhook_secret,
+        backoff_max_s=s.outbox_backoff_max_s, timeout_s=s.webhook_timeout_s,
+    )
+    tickets = TicketService(
+        db, specs, clock, site, site_id=site_id, alarms=alarms, outbox=outbox,
+        levels=ServiceLevels(s.ticket_sla), escalate_at=s.ticket_escalate_at,
+    )
+    rules = RulesStage(engine, alarms, tickets, RuleStateStore(db, clock), clock, site_id)
+    rules.restore()
+    hub = Hub(on_delay=metrics.sse_delay.observe)
+    people = People(db, clock)
+    people.oidc = oidc_from_settings(settings, clock, people.users)
+    people.users.sync_from_site(site)  # every crew member a user (idempotent)
+
+    def on_alarm_change(seq: int, alarm: dict[str, Any]) -> None:
+        hub.publish(seq, alarm)
+        topic = f"sitewatch/{site_id}/alarms/{alarm['id']}"
+        try:
+            publish(topic, json.dumps(alarm, separators=(",", ":")).encode(), 1, True)
+        except Exception:  # noqa: BLE001
+            log.exception("cannot publish alarm %s", alarm["id"])
+
+    alarms.subscribe(on_alarm_change)
+    return SiteServices(
+        site=site, site_id=site_id, db=db, pack=pack, engine=engine,
+        registry=Registry(engine.devices, clock), alarms=alarms, tickets=tickets,
+        outbox=outbox, rules=rules, hub=hub, people=people,
+    )

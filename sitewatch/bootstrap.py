@@ -1,0 +1,30 @@
+"""The composition root: the one place that knows every layer and wires them together.
+
+Layers point down (``tests/test_layers.py`` checks it)::
+
+    sitewatch (this: CLI and bootstrap)
+      ├─> api (HTTP: routes, schemas, SSE framing)
+      ├─> simulators (devices on the wire)
+      └─> gateway (runtime, pipeline, services, store, sinks, MQTT)
+                └─> rules (engine, language, packs; rules.model / rules.site / rules.vocab
+                    are the shared leaves)
+
+:func:`build_runtime` makes a :class:`gateway.runtime.Runtime` whose HTTP server serves
+``api.main.create_app``; everything else (sink, services, pipeline stages, links) the
+runtime builds from the settings through ``gateway.services.build_site``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.main import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+
+def build_runtime(settings: Settings, **kwargs: Any) -> Runtime:
+    """A runtime for ``settings`` with the HTTP API plugged in (``serve_http=False``
+    leaves it out; ``make_app()`` still builds the app for an in-process client)."""
+    kwargs.setdefault("http_app", create_app)
+    return Runtime(settings, **kwargs)
