@@ -14,7 +14,7 @@ loop: two dict lookups per message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from gateway.stages import Decoder
 from rules.devices import DeviceState
@@ -40,10 +40,19 @@ class BoundedDecoder:
         self.max_devices = max_devices
         self.max_fields = max_fields
 
-    def decode(self, topic: str, payload: bytes, now_ms: int) -> Message | Rejected:
+    def decode(
+        self, topic: str, payload: bytes, now_ms: int
+    ) -> Message | Rejected | Sequence[Message | Rejected]:
         res = self.inner.decode(topic, payload, now_ms)
         if isinstance(res, Rejected):
             return res
+        if isinstance(res, Message):
+            return self._check(res, topic, payload, now_ms)
+        return [
+            p if isinstance(p, Rejected) else self._check(p, topic, payload, now_ms) for p in res
+        ]
+
+    def _check(self, res: Message, topic: str, payload: bytes, now_ms: int) -> Message | Rejected:
         dev = self.devices.get(res.device)
         if dev is None:
             if len(self.devices) >= self.max_devices:

@@ -37,6 +37,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -47,7 +48,7 @@ from gateway.clock import Clock, iso_ms
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.stages import AckGate, Decoder, Processor
-from rules.model import Rejected, Status, Telemetry
+from rules.model import Message, Rejected, Status, Telemetry
 
 log = logging.getLogger("sitewatch.pipeline")
 
@@ -83,8 +84,8 @@ class Pipeline:
         self._own = tuple(f"sitewatch/{site_id}/{s}/" for s in OWN_SUBTREES)
         self._own_exact = frozenset(f"sitewatch/{site_id}/{s}" for s in OWN_SUBTREES)
         self._seq = 0
-        # per link: deque of (seq, mid, generation)
-        self._pending: dict[str, deque[tuple[int, int, int]]] = {}
+        # per link: deque of (seq, mid, generation, arrival time on the monotonic clock)
+        self._pending: dict[str, deque[tuple[int, int, int, float]]] = {}
         self._links: dict[str, MqttLink] = {}
         self._skip_systems: dict[str, frozenset[str]] = {}
         self._kind = {
@@ -112,6 +113,11 @@ class Pipeline:
     def unacked(self) -> int:
         return sum(len(d) for d in self._pending.values())
 
+    def oldest_unacked_s(self) -> float | None:
+        """Seconds the oldest unacknowledged message has waited (None: none waits)."""
+        arrivals = [d[0][3] for d in self._pending.values() if d]
+        return time.monotonic() - min(arrivals) if arrivals else None
+
     # -- hot path ---------------------------------------------------------------------
     def on_message(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
         topic = msg.topic
@@ -127,16 +133,28 @@ class Pipeline:
             # best effort by the sender's choice: under backpressure it is dropped, counted
             self._dropped_qos0.inc()
             return
-        self._seq += 1
-        seq = self._seq
-        if msg.qos > 0:
-            self._pending[link.name].append((seq, msg.mid, link.generation))
         now = self.clock.now_ms()
         payload = cast(bytes, msg.payload)  # paho hands bytes to a subscriber
         try:
             res = self.decoder.decode(topic, payload, now)
         except Exception as exc:  # noqa: BLE001 - a decoder bug never stops ingest
             res = self._internal("decoder", exc, topic, payload, now)
+        # one sequence number per part (a foreign message may carry several readings);
+        # the MQTT message is acknowledged with its last part, once every part is durable
+        parts: Sequence[Message | Rejected] = (res,) if isinstance(res, Message | Rejected) else res
+        first = self._seq + 1
+        self._seq += max(1, len(parts))
+        if msg.qos > 0:
+            self._pending[link.name].append((self._seq, msg.mid, link.generation, time.monotonic()))
+        if not parts:  # decoded to nothing: safe at once
+            self.sink.mark(first)
+            return
+        for i, part in enumerate(parts):
+            self._handle(part, first + i, topic, payload, now)
+
+    def _handle(
+        self, res: Message | Rejected, seq: int, topic: str, payload: bytes, now: int
+    ) -> None:
         if isinstance(res, Rejected):
             self._kind["rejected"].inc()
             self._reject(res)
@@ -182,7 +200,7 @@ class Pipeline:
     def _ack_now(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
         if msg.qos > 0:
             self._seq += 1
-            self._pending[link.name].append((self._seq, msg.mid, link.generation))
+            self._pending[link.name].append((self._seq, msg.mid, link.generation, time.monotonic()))
             self.sink.mark(self._seq)
 
     def _on_durable(self, durable_seq: int) -> None:
@@ -218,7 +236,7 @@ class Pipeline:
                 if n >= ACK_SLICE:
                     more = True
                     break
-                _, mid, g = pend.popleft()
+                _, mid, g, _t = pend.popleft()
                 if g == gen:
                     link.ack(mid)
                 n += 1
@@ -289,6 +307,9 @@ def _name(stage: object) -> str:
 
 
 def _system_of(topic: str) -> str | None:
-    """``sitewatch/<site>/<system>/...`` -> system (None for a shorter topic)."""
+    """``sitewatch/<site>/<system>/...`` -> system (None for a shorter or foreign topic:
+    an adapter's devices never come in on the priority link)."""
+    if not topic.startswith("sitewatch/"):
+        return None
     parts = topic.split("/", 3)
     return parts[2] if len(parts) > 2 else None

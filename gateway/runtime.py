@@ -32,6 +32,7 @@ import uvicorn
 
 from gateway.clock import Clock, SystemClock
 from gateway.decode import ContractDecoder
+from gateway.limits import BoundedDecoder
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.pipeline import Pipeline
@@ -39,8 +40,18 @@ from gateway.services import SiteServices, build_site
 from gateway.settings import Settings
 from gateway.sinks import make_sink
 from gateway.site import Site, load_site
+from gateway.stages import Decoder
 
 log = logging.getLogger("sitewatch")
+
+
+def _decoder(settings: Settings) -> Decoder:
+    """The contract's decoder, or the adapters for foreign payloads in front of it."""
+    if settings.adapters_file:
+        from gateway.adapters import load_adapters
+
+        return load_adapters(settings.adapters_file, settings.site)
+    return ContractDecoder(settings.site)
 
 
 def _tune_gc() -> None:
@@ -99,14 +110,21 @@ class Runtime:
         self._extra: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self.http: _Server | None = None
         self.stopping = asyncio.Event()
+        self.decoder = _decoder(settings)
         self._build_links()
         self.services: SiteServices = build_site(
             settings, site, self.clock, self.metrics, mqtt=self.links[0], publish=self.publish
         )
         sv = self.services
+        decoder = BoundedDecoder(
+            self.decoder,
+            sv.engine.devices,
+            max_devices=settings.max_devices,
+            max_fields=settings.max_fields,
+        )
         self.pipeline = Pipeline(
             self.site_id,
-            ContractDecoder(self.site_id),
+            decoder,
             self.sink,
             self.metrics,
             self.clock,
@@ -195,10 +213,11 @@ class Runtime:
         base = f"sitewatch/{self.site_id}"
         prio = tuple(s.priority_systems)
         on_message = self._on_message
+        foreign: list[str] = getattr(self.decoder, "topic_filters", list)()
         main = MqttLink(
             s.mqtt,
             s.mqtt_client_id,
-            [f"{base}/#"],
+            [f"{base}/#", *foreign],
             on_message,
             name="main",
             protocol=self.mqtt_protocol,
@@ -259,7 +278,9 @@ class Runtime:
     def health(self) -> dict[str, Any]:
         links = {lk.name: lk.connected for lk in self.links}
         sink = self.sink.health()
-        ok = all(links.values()) and sink.get("ok", True)
+        oldest = self.pipeline.oldest_unacked_s()
+        stuck = oldest is not None and oldest > self.settings.unacked_degraded_s
+        ok = all(links.values()) and sink.get("ok", True) and not stuck
         return {
             "status": "ok" if ok else "degraded",
             "site": self.site_id,
@@ -268,6 +289,8 @@ class Runtime:
             "devices": self.registry.counts(),
             "messages_received": self.pipeline.received,
             "unacked": self.pipeline.unacked(),
+            "oldest_unacked_s": None if oldest is None else round(oldest, 1),
+            "internal_errors": self.pipeline.internal_errors,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 

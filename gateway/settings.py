@@ -142,7 +142,20 @@ class Settings(BaseSettings):
         default="", description="embedded telemetry store (SQLite file) when no InfluxDB"
     )
     rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
+    adapters_file: str = Field(
+        default="", description="YAML list of adapters for foreign payloads (gateway.adapters)"
+    )
     queue_size: int = Field(default=50_000, ge=100, description="readings buffered between stages")
+    # bounds (gateway.limits): nothing a device sends makes the gateway grow without limit
+    max_devices: int = Field(
+        default=100_000, ge=1, description="devices per site; new ids beyond are dead-lettered"
+    )
+    max_fields: int = Field(
+        default=200, ge=1, description="distinct telemetry fields per device; more: dead-lettered"
+    )
+    unacked_degraded_s: float = Field(
+        default=60.0, gt=0, description="/healthz says degraded when a message waits this long"
+    )
     # tickets (gateway.tickets, gateway.outbox)
     webhooks: str = Field(default="", description="comma-separated URLs POSTed every ticket change")
     webhook_secret: str = Field(default="", description="HMAC-SHA256 key of X-Sitewatch-Signature")

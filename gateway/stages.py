@@ -11,15 +11,19 @@ goes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from rules.model import Message, Rejected
 
 
 class Decoder(Protocol):
-    """Raw MQTT message in, a validated message or a reasoned rejection out."""
+    """Raw MQTT message in, a validated message or a reasoned rejection out (or several
+    messages, when one foreign message carries several readings)."""
 
-    def decode(self, topic: str, payload: bytes, now_ms: int) -> Message | Rejected: ...
+    def decode(
+        self, topic: str, payload: bytes, now_ms: int
+    ) -> Message | Rejected | Sequence[Message | Rejected]: ...
 
 
 class Processor(Protocol):

@@ -13,7 +13,7 @@ from gateway.metrics import Metrics
 from gateway.pipeline import DEADLETTER_PAYLOAD_MAX, Pipeline
 from gateway.site import load_site
 from rules import RuleEngine, load_default_pack
-from rules.model import Event, Message, Telemetry
+from rules.model import Event, Message, Rejected, Telemetry
 
 
 class FakeSink:
@@ -223,3 +223,31 @@ def test_acks_go_out_in_slices_per_loop_turn_and_all_in_order() -> None:
     first_turn = asyncio.run(flush())
     assert first_turn == list(range(1, ACK_SLICE + 1))  # the loop got its turn back
     assert link.acked == list(range(1, n + 1))  # and every ack went out, in order
+
+
+def test_the_age_of_the_oldest_unacknowledged_message_is_known() -> None:
+    p, sink, link, _, _ = make()
+    assert p.oldest_unacked_s() is None
+    p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
+    age = p.oldest_unacked_s()
+    assert age is not None and age >= 0
+    sink.on_durable(sink.items[0][0])
+    assert p.oldest_unacked_s() is None
+
+
+def test_a_message_of_several_parts_is_acked_once_every_part_is_durable() -> None:
+    class Several:
+        def decode(self, topic: str, payload: bytes, now_ms: int) -> Any:
+            one = ContractDecoder("sc01").decode(T, b'{"zone_temp": 21}', now_ms)
+            two = ContractDecoder("sc01").decode(T, b'{"zone_temp": 22}', now_ms)
+            bad = Rejected(topic, payload, "adapter:x:no_system", "", now_ms)
+            return [one, bad, two]
+
+    p, sink, link, published, _ = make(decoder=Several())
+    p.on_message(link, msg("zigbee2mqtt/door", {"contact": True}, 7))  # type: ignore[arg-type]
+    assert [s for s, _ in sink.items] == [1, 2, 3]  # one seq per part, in order
+    assert [json.loads(b)["reason"] for _, b in published] == ["adapter:x:no_system"]
+    sink.on_durable(2)
+    assert link.acked == []  # the last part is not stored yet
+    sink.on_durable(3)
+    assert link.acked == [7]
