@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, TOKENS, LiveGateway
+from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, TOKENS, LiveGateway, seed_alarms
 
 
 @pytest.fixture(scope="package")
@@ -31,6 +32,36 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def gateway(tmp_path: Path, mosquitto_url: str, unique_site: str) -> Iterator[LiveGateway]:
     with LiveGateway(tmp_path, mqtt_url=mosquitto_url, site_id=unique_site) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def seeded_gateway(
+    tmp_path_factory: pytest.TempPathFactory, mosquitto_url: str
+) -> Iterator[LiveGateway]:
+    """One gateway per test module with SEED's alarms open and a ticket for 孙涛 (Sun Tao),
+    for tests that only look (layout, languages, accessibility)."""
+    site = "t" + uuid.uuid4().hex[:10]
+    with LiveGateway(tmp_path_factory.mktemp("gw"), mqtt_url=mosquitto_url, site_id=site) as gw:
+        seed_alarms(gw)
+        t = gw.api(
+            "POST",
+            "/api/v1/tickets",
+            role="operator",
+            body={
+                "title": "Lobby fan-coil rattles",
+                "category": "repair",
+                "priority": "medium",
+                "device": "fcu-lobby-01",
+                "description": "Customer in the lobby reports a rattle.",
+            },
+        )
+        gw.api(
+            "POST",
+            f"/api/v1/tickets/{t['id']}/transition",
+            role="operator",
+            body={"to": "assigned", "assignee": "elec-sun"},
+        )
         yield gw
 
 
@@ -60,13 +91,21 @@ class Page:
         self.page.wait_for_selector(f".role[data-role={role}]", state="attached")
         self.page.wait_for_selector(".conn.c-live", state="attached", timeout=10_000)
 
+    def go(self, view: str, ready: str) -> None:
+        """Show another view of the signed-in page and wait for ``ready`` to be there."""
+        self.page.evaluate("v => { location.hash = '#/' + v; }", view)
+        self.page.wait_for_selector(ready, state="attached", timeout=10_000)
+
 
 @pytest.fixture
 def open_page(chromium: Any) -> Iterator[Any]:
     contexts: list[Any] = []
 
-    def make(gw: LiveGateway, width: int = 1920, height: int = 1080, **kw: Any) -> Page:
-        ctx = chromium.new_context(viewport={"width": width, "height": height}, **kw)
+    def make(
+        gw: LiveGateway, width: int = 1920, height: int = 1080, lang: str = "en-GB", **kw: Any
+    ) -> Page:
+        # the browser's language is what the page starts in (navigator.language)
+        ctx = chromium.new_context(viewport={"width": width, "height": height}, locale=lang, **kw)
         contexts.append(ctx)
         return Page(ctx.new_page(), gw)
 

@@ -112,7 +112,7 @@ class LiveGateway:
         raise TimeoutError("the gateway did not become healthy")
 
     def _main(self) -> None:
-        from gateway.app import Runtime
+        from sitewatch.bootstrap import build_runtime
 
         async def run() -> None:
             self._loop = asyncio.get_running_loop()
@@ -124,7 +124,7 @@ class LiveGateway:
                 host, _, port = self.mqtt_url.removeprefix("mqtt://").rpartition(":")
                 broker = await start_broker(host, int(port))
             try:
-                self.runtime = Runtime(
+                self.runtime = build_runtime(
                     self.settings,
                     site=self._site,
                     tokens={tok: role for role, tok in TOKENS.items()},
@@ -221,3 +221,28 @@ class LiveGateway:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# the alarms the layout, language and accessibility tests look at: one of each priority and
+# a few more, so the list is long enough for the keyboard and the folded columns
+SEED = (
+    ("fire", "fp-01", "event", {"type": "fire_alarm", "point": "L1-D03"}),
+    ("access", "door-main", "event", {"type": "door_forced"}),
+    ("hvac", "ahu-01", "telemetry", {"fault_code": 7, "fan": False}),
+    ("hvac", "fcu-lobby-01", "telemetry", {"fault_code": 3}),
+    ("lighting", "lt-office-01", "telemetry", {"lamp_fault": True, "on": True}),
+    ("lighting", "lt-lobby-01", "telemetry", {"lamp_fault": True, "on": True}),
+)
+
+
+def seed_alarms(gw: LiveGateway, count: int = len(SEED)) -> list[dict[str, Any]]:
+    """Raise the first ``count`` of SEED's alarms over MQTT; returns the open alarms."""
+    for system, device, kind, body in SEED[:count]:
+        gw.publish(system, device, kind, {"ts": now_ms(), **body})
+
+    def raised() -> list[dict[str, Any]]:
+        items = gw.api("GET", "/api/v1/alarms?state=open&limit=100")
+        items = items["items"] if isinstance(items, dict) else items
+        return items if len(items) >= count else []
+
+    return list(gw.wait_for(raised, timeout=10, what=f"{count} open alarms"))

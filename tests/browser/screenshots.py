@@ -2,8 +2,9 @@
 
 Runs a demo-like gateway (the simulated sales centre with a bad day's scenarios, a zone
 overheating replayed from the last eleven minutes, a few tickets raised by people and
-moved along) for about 20 seconds, then photographs each page at 1920x1080 and the
-technician's view at 390x844 with Debian's Chromium.
+moved along) for about 20 seconds, then photographs each page at 1920x1080, the control
+room on a 1440x900 laptop in English and in Chinese (control-room-1440x900-en.png,
+control-room-1440x900-zh.png) and the technician's view at 390x844 with Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -32,16 +33,31 @@ SCENARIOS = (
     "fire_alarm@9",
 )
 PEOPLE = (
-    {"title": "VIP room 2 too cold during client meeting", "category": "complaint",
-     "priority": "medium", "device": "fcu-vip-02",
-     "description": "Client Mr Wang complained; please check the setpoint."},
-    {"title": "Coffee spilled on the sand-table model base", "category": "cleaning",
-     "priority": "low"},
-    {"title": "Flat C living room downlight flickers", "category": "repair",
-     "priority": "low", "device": "lt-flat-c-01"},
+    {
+        "title": "VIP room 2 too cold during client meeting",
+        "category": "complaint",
+        "priority": "medium",
+        "device": "fcu-vip-02",
+        "description": "Client Mr Wang complained; please check the setpoint.",
+    },
+    {
+        "title": "Coffee spilled on the sand-table model base",
+        "category": "cleaning",
+        "priority": "low",
+    },
+    {
+        "title": "Flat C living room downlight flickers",
+        "category": "repair",
+        "priority": "low",
+        "device": "lt-flat-c-01",
+    },
     {"title": "Where to collect the parking permit?", "category": "enquiry", "priority": "low"},
-    {"title": "Staff-only door does not latch", "category": "security", "priority": "high",
-     "device": "door-staff"},
+    {
+        "title": "Staff-only door does not latch",
+        "category": "security",
+        "priority": "high",
+        "device": "door-staff",
+    },
 )
 
 
@@ -63,8 +79,16 @@ def _overheat(gw: LiveGateway) -> None:
             "hvac",
             "fcu-vip-01",
             "telemetry",
-            {"ts": ts, "values": {"zone_temp": round(temp, 2), "setpoint": 24.0, "fan": True,
-                                  "supply_temp": round(14.0 + i * 0.3, 2), "power_kw": 1.2}},
+            {
+                "ts": ts,
+                "values": {
+                    "zone_temp": round(temp, 2),
+                    "setpoint": 24.0,
+                    "fan": True,
+                    "supply_temp": round(14.0 + i * 0.3, 2),
+                    "power_kw": 1.2,
+                },
+            },
         )
 
 
@@ -76,7 +100,7 @@ def _tickets(gw: LiveGateway) -> None:
         except Exception as exc:  # noqa: BLE001 - the screenshots go on without tickets
             print(f"  ticket not created: {exc}", file=sys.stderr)
             return
-    moves = [
+    moves: list[tuple[int, list[tuple[str, dict[str, str]]]]] = [
         (0, [("in_progress", {}), ("resolved", {"note": "Setpoint was 19 °C; reset to 24."})]),
         (2, [("in_progress", {})]),
         (4, [("in_progress", {}), ("on_hold", {"note": "Waiting for a new door closer."})]),
@@ -86,10 +110,18 @@ def _tickets(gw: LiveGateway) -> None:
         for to, extra in steps:
             try:
                 if t["status"] == "open" and to == "in_progress":
-                    t = gw.api("POST", f"/api/v1/tickets/{t['id']}/transition", role="operator",
-                               body={"to": "assigned"})
-                t = gw.api("POST", f"/api/v1/tickets/{t['id']}/transition", role="technician",
-                           body={"to": to, **extra})
+                    t = gw.api(
+                        "POST",
+                        f"/api/v1/tickets/{t['id']}/transition",
+                        role="operator",
+                        body={"to": "assigned"},
+                    )
+                t = gw.api(
+                    "POST",
+                    f"/api/v1/tickets/{t['id']}/transition",
+                    role="technician",
+                    body={"to": to, **extra},
+                )
             except Exception as exc:  # noqa: BLE001
                 print(f"  ticket {t['id']} -> {to}: {exc}", file=sys.stderr)
                 break
@@ -99,6 +131,23 @@ def _shot(page: Any, path: Path) -> None:
     page.wait_for_timeout(600)
     page.screenshot(path=str(path))
     print(f"  {path}")
+
+
+def _control_room(page: Any, base: str) -> None:
+    """Sign in as the operator and open the overheating zone's alarm (its chart tells the
+    story) in the detail pane."""
+    page.goto(base + "/")
+    page.fill("#token", TOKENS["operator"])
+    page.click("form.signin-card button[type=submit]")
+    page.wait_for_selector(".conn.c-live")
+    page.wait_for_selector("tr.alarm-row")
+    page.wait_for_timeout(1500)
+    row = page.locator("tr.alarm-row", has_text="fcu-vip-01")
+    if row.count() == 0:
+        row = page.locator("tr.alarm-row").first
+    row.first.locator("td.col-msg").click()
+    page.wait_for_selector(".detail.open .chart, .detail.open .chart-box p", timeout=5000)
+    page.wait_for_timeout(1200)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,8 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         url, embedded = f"mqtt://127.0.0.1:{free_port()}", True
     with tempfile.TemporaryDirectory() as tmp:
-        gw = LiveGateway(Path(tmp), mqtt_url=url, site_id=site_id, simulate=True,
-                         scenarios=SCENARIOS, embedded_broker=embedded)
+        gw = LiveGateway(
+            Path(tmp),
+            mqtt_url=url,
+            site_id=site_id,
+            simulate=True,
+            scenarios=SCENARIOS,
+            embedded_broker=embedded,
+        )
         print(f"gateway {gw.base} (site {site_id}, broker {url}); running {args.seconds:.0f} s")
         with gw:
             started = time.monotonic()
@@ -133,30 +188,34 @@ def main(argv: list[str] | None = None) -> int:
                 page = ctx.new_page()
                 page.goto(gw.base + "/")
                 _shot(page, out / "sign-in.png")
-                page.fill("#token", TOKENS["operator"])
-                page.click("form.signin-card button[type=submit]")
-                page.wait_for_selector(".conn.c-live")
-                page.wait_for_selector("tr.alarm-row")
-                page.wait_for_timeout(1500)
-                # the detail of the overheating zone: its chart tells the story
-                row = page.locator("tr.alarm-row", has_text="fcu-vip-01")
-                if row.count() == 0:
-                    row = page.locator("tr.alarm-row").first
-                row.first.click()
-                page.wait_for_selector(".detail.open .chart, .detail.open .chart-box p",
-                                       timeout=5000)
-                page.wait_for_timeout(1200)
+                _control_room(page, gw.base)
                 _shot(page, out / "control-room.png")
-                for view, name in (("building", "building"), ("tickets", "tickets"),
-                                   ("figures", "figures")):
+                for view, name in (
+                    ("building", "building"),
+                    ("tickets", "tickets"),
+                    ("figures", "figures"),
+                ):
                     page.goto(f"{gw.base}/#/{view}")
                     page.wait_for_timeout(1800)
                     _shot(page, out / f"{name}.png")
                 ctx.close()
 
-                phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                            device_scale_factor=2, is_mobile=True,
-                                            has_touch=True)
+                # the laptop the team has, in each of the pages' languages
+                for locale, short in (("en-GB", "en"), ("zh-CN", "zh")):
+                    laptop = browser.new_context(
+                        viewport={"width": 1440, "height": 900}, locale=locale
+                    )
+                    page = laptop.new_page()
+                    _control_room(page, gw.base)
+                    _shot(page, out / f"control-room-1440x900-{short}.png")
+                    laptop.close()
+
+                phone = browser.new_context(
+                    viewport={"width": 390, "height": 844},
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    has_touch=True,
+                )
                 page = phone.new_page()
                 page.goto(gw.base + "/")
                 page.fill("#token", TOKENS["technician"])

@@ -75,7 +75,7 @@ def test_viewer_sees_alarms_but_no_actions_and_tickets_degrade(
     assert "My tickets" not in page.inner_text("nav")
 
     # a gateway whose ticket service is not running: the board says so clearly
-    gateway.runtime.tickets = None
+    gateway.runtime.services.tickets = None  # type: ignore[assignment]
     page.goto(f"{gateway.base}/#/tickets")
     _expect(page, ".unavailable")
     assert "Tickets not available" in page.inner_text(".unavailable")

@@ -1,6 +1,8 @@
 // The HTTP API as the page uses it: the token from sessionStorage, JSON in and out, errors
 // as ApiError with the server's "detail".
 
+import { t } from "./i18n.js";
+
 const KEY = "sitewatch.token";
 
 export class ApiError extends Error {
@@ -23,7 +25,7 @@ function describe(status, detail) {
     text = detail.map((d) => (d && d.msg ? `${(d.loc || []).slice(1).join(".")}: ${d.msg}` : JSON.stringify(d))).join("; ");
   else if (detail && typeof detail === "object")
     text = detail.message || detail.error || JSON.stringify(detail);
-  if (status === 0) return text || "the gateway cannot be reached";
+  if (status === 0) return text || t("api.unreachable");
   return text ? `${text} (HTTP ${status})` : `HTTP ${status}`;
 }
 

@@ -5,30 +5,29 @@ import * as building from "./building.js";
 import * as control from "./control.js";
 import { clock, h, replace, s, setTimeZone } from "./dom.js";
 import * as figures from "./figures.js";
+import { CATALOGUES, LANGS, getLang, onLang, setLang, t, tv } from "./i18n.js";
 import { isMuted, onMute, setMuted, unlock } from "./sound.js";
 import { FLOOD_ABOVE, connectStream, disconnectStream, floodCount, loadSite, refreshDevices, store, subscribe } from "./store.js";
 import * as tech from "./tech.js";
 import * as tickets from "./tickets.js";
 
-const VIEWS = {
-  control: { title: "Control room", mod: control },
-  building: { title: "Building", mod: building },
-  tickets: { title: "Tickets", mod: tickets },
-  tech: { title: "My tickets", mod: tech },
-  figures: { title: "Figures", mod: figures },
-};
-const ROLE_TEXT = {
-  viewer: "Viewer · read only",
-  integrator: "Integrator · read only",
-  operator: "Operator",
-  technician: "Technician",
-  admin: "Administrator",
-};
+const VIEWS = { control, building, tickets, tech, figures }; // titles: view.<name>
 
 const app = document.getElementById("app");
 let unmount = null;
 let current = null;
 let shell = null;
+let offMute = null;
+let signInMessage;
+
+/** the language switch: each language named in itself */
+function langSwitch() {
+  return h(
+    "select",
+    { class: "lang", "aria-label": t("lang.label"), on: { change: (e) => setLang(e.target.value) } },
+    LANGS.map((l) => h("option", { value: l, lang: l, selected: l === getLang() }, CATALOGUES[l]["lang.name"])),
+  );
+}
 
 function defaultView() {
   return session.me && session.me.role === "technician" ? "tech" : "control";
@@ -43,17 +42,18 @@ function viewFromHash() {
 function showSignIn(message) {
   teardown();
   document.body.className = "signed-out";
-  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "current-password", required: true, placeholder: "API token", "aria-label": "API token" });
+  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "current-password", required: true, placeholder: t("signin.placeholder") });
   const error = h("p", { class: "form-error", role: "alert", hidden: !message }, message || "");
   const form = h(
     "form",
     { class: "signin-card", autocomplete: "on" },
     h("div", { class: "brand big" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "sitewatch"),
-    h("p", { class: "muted" }, "Building monitoring and dispatch. Sign in with the token your administrator gave you."),
-    h("label", { for: "token" }, "Token"),
+    h("p", { class: "muted" }, t("signin.lead")),
+    h("label", { for: "token" }, t("signin.token")),
     input,
     error,
-    h("button", { type: "submit", class: "btn primary big" }, "Sign in"),
+    h("button", { type: "submit", class: "btn primary big" }, t("signin.submit")),
+    h("div", { class: "signin-lang" }, langSwitch()),
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -67,10 +67,12 @@ function showSignIn(message) {
       start();
     } catch (err) {
       error.hidden = false;
-      error.textContent = err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`;
+      error.textContent = err.status === 401 ? t("signin.invalid") : t("signin.failed", { error: err.message });
     }
   });
-  replace(app, h("main", { class: "signin" }, form));
+  replace(app, h("main", { class: "signin" }, h("h1", { class: "visually-hidden" }, t("signin.title")), form));
+  document.title = `${t("signin.title")} · sitewatch`;
+  signInMessage = message;
   input.focus();
 }
 
@@ -88,7 +90,7 @@ session.onUnauthorized = () => {
     session.token = "";
     session.me = null;
     disconnectStream();
-    showSignIn("Your token is no longer accepted. Please sign in again.");
+    showSignIn(t("signin.expired"));
   }
 };
 
@@ -105,11 +107,11 @@ function speaker(muted) {
 
 // ---- the shell --------------------------------------------------------------------------
 function buildShell() {
-  const nav = h("nav", { class: "nav", "aria-label": "Views" });
+  const nav = h("nav", { class: "nav", "aria-label": t("nav.label") });
   const status = h("span", { class: "conn", role: "status" });
   const siteName = h("span", { class: "site-name" });
   const siteClock = h("span", { class: "site-clock mono" });
-  const muteBtn = h("button", { type: "button", class: "btn small ghost mute", "aria-pressed": "false" });
+  const muteBtn = h("button", { type: "button", class: "btn small ghost mute" });
   const banner = h("div", { class: "flood-banner", role: "alert", hidden: true });
   const main = h("main", { class: "view" });
   const me = session.me || {};
@@ -119,20 +121,23 @@ function buildShell() {
     h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "sitewatch"),
     siteName,
     nav,
-    h("div", { class: "top-right" }, status, siteClock, muteBtn, h("span", { class: "role", dataset: { role: me.role || "" } }, ROLE_TEXT[me.role] || me.role || ""), h("button", { type: "button", class: "btn small ghost", on: { click: signOut } }, "Sign out")),
+    h("div", { class: "top-right" }, status, siteClock, muteBtn, langSwitch(), h("span", { class: "role", dataset: { role: me.role || "" } }, tv("role", me.role)), h("button", { type: "button", class: "btn small ghost", on: { click: signOut } }, t("shell.signout"))),
   );
   const paintMute = () => {
+    // the button says what is so now, and what a press does
     const m = isMuted();
-    replace(muteBtn, speaker(m), h("span", { class: "mute-text" }, m ? "Sound off" : "Sound on"));
-    muteBtn.title = m ? "Critical alarm tone is off" : "Critical alarm tone is on";
-    muteBtn.setAttribute("aria-pressed", m ? "true" : "false");
+    replace(muteBtn, speaker(m), h("span", { class: "mute-text" }, m ? t("sound.off") : t("sound.on")));
+    muteBtn.title = m ? t("sound.off_title") : t("sound.on_title");
+    muteBtn.setAttribute("aria-label", `${m ? t("sound.off") : t("sound.on")}: ${muteBtn.title}`);
+    muteBtn.dataset.muted = m ? "true" : "false";
     muteBtn.classList.toggle("muted-on", m);
   };
   muteBtn.addEventListener("click", () => {
     unlock();
     setMuted(!isMuted());
   });
-  onMute(paintMute);
+  if (offMute) offMute();
+  offMute = onMute(paintMute);
   paintMute();
   replace(app, header, banner, main);
   return { nav, status, siteName, siteClock, banner, main };
@@ -144,23 +149,23 @@ function paintNav() {
   if (role === "technician") names = ["tech", ...names.filter((v) => v !== "tech")];
   replace(
     shell.nav,
-    names.map((v) => h("a", { href: `#/${v}`, class: ["nav-link", current === v && "on"], "aria-current": current === v ? "page" : undefined }, VIEWS[v].title)),
+    names.map((v) => h("a", { href: `#/${v}`, class: ["nav-link", current === v && "on"], "aria-current": current === v ? "page" : undefined }, t(`view.${v}`))),
   );
 }
 
 function paintStatus() {
   if (!shell) return;
-  const text = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…", unavailable: "alarm stream unavailable" }[store.stream] || store.stream;
-  shell.status.textContent = text;
+  const text = tv("conn", store.stream);
+  if (shell.status.textContent !== text) shell.status.textContent = text;
   shell.status.className = `conn c-${store.stream}`;
   shell.status.title = store.streamError || "";
-  if (store.site) shell.siteName.textContent = `${store.site.name} · ${store.site.site}`;
+  if (store.site) shell.siteName.textContent = t("shell.site", { name: store.site.name, site: store.site.site });
   const n = floodCount();
   const flood = n > FLOOD_ABOVE;
   shell.banner.hidden = !flood;
   document.body.classList.toggle("in-flood", flood);
   if (flood) {
-    replace(shell.banner, h("strong", null, "ALARM FLOOD"), ` ${n} alarms in the last 10 minutes (more than ${FLOOD_ABOVE}).`, h("span", { class: "flood-more" }, " Deal with critical and high alarms first; lower priorities can wait."));
+    replace(shell.banner, h("strong", null, t("flood.title")), " ", t("flood.count", { n, above: FLOOD_ABOVE }), h("span", { class: "flood-more" }, " ", t("flood.more")));
   }
 }
 
@@ -171,9 +176,9 @@ function route() {
   if (unmount) unmount();
   current = name;
   document.body.dataset.view = name;
-  document.title = `${VIEWS[name].title} · sitewatch`;
+  document.title = `${t(`view.${name}`)} · sitewatch`;
   replace(shell.main);
-  unmount = VIEWS[name].mod.mount(shell.main) || null;
+  unmount = VIEWS[name].mount(shell.main) || null;
   paintNav();
 }
 
@@ -198,7 +203,7 @@ async function start() {
     const site = await loadSite();
     setTimeZone(site.timezone);
   } catch (err) {
-    shell.siteName.textContent = `site layout unavailable (${err.message})`;
+    shell.siteName.textContent = t("shell.site_unavailable", { error: err.message });
   }
   refreshDevices();
   paintStatus();
@@ -212,6 +217,22 @@ async function start() {
 }
 
 window.addEventListener("hashchange", route);
+
+// a new language: the same page again, in place (the stream and the store stay)
+onLang(() => {
+  if (!shell) return showSignIn(signInMessage);
+  const focusSel = document.activeElement && document.activeElement.classList.contains("lang") ? "select.lang" : null;
+  if (unmount) unmount();
+  unmount = null;
+  const name = current;
+  current = null;
+  shell = buildShell();
+  location.hash = `#/${name}`;
+  route();
+  paintStatus();
+  shell.siteClock.textContent = clock(Date.now());
+  if (focusSel) document.querySelector(focusSel)?.focus();
+});
 document.addEventListener("click", unlock, { once: true });
 
 (async function boot() {
@@ -220,6 +241,6 @@ document.addEventListener("click", unlock, { once: true });
     session.me = await api("/api/v1/me");
     start();
   } catch (err) {
-    showSignIn(err.status === 401 ? "" : `Cannot reach the gateway: ${err.message}`);
+    showSignIn(err.status === 401 ? "" : t("signin.unreachable", { error: err.message }));
   }
 })();

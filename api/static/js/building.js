@@ -1,10 +1,10 @@
 // The building view: the site's zones, floor by floor, with each device's state.
 
-import { age, dateTime, dialog, h, label, prioRank, replace } from "./dom.js";
+import { age, dateTime, dialog, duration, h, prioBadge, prioRank, replace } from "./dom.js";
+import { local, t, tv } from "./i18n.js";
 import { alarmIsActive, refreshDevices, store, subscribe } from "./store.js";
 
-const SYSTEM_TAG = { lighting: "LGT", hvac: "HVAC", access: "ACC", fire: "FIRE" };
-const STATE_TEXT = { alarm: "in alarm", oos: "out of service", offline: "offline", online: "online", unseen: "no data yet" };
+const stateText = (info) => (info.priority ? t("dev.prio_alarm", { prio: tv("prio", info.priority) }) : tv("dstate", info.state));
 
 /** each device's state: alarm (worst priority) > out of service > offline > online */
 export function deviceStates() {
@@ -36,36 +36,36 @@ function showDevice(dev, info, zone) {
   const body = h(
     "div",
     { class: "device-detail" },
-    h("p", { class: "dialog-lead" }, `${dev.id} · ${label(dev.system)} · ${label(dev.type)} · ${zone.name}`),
-    h("p", null, h("span", { class: ["dstate", `ds-${info.state}`, info.priority && `p-${info.priority}`] }, info.priority ? `${info.priority} alarm` : STATE_TEXT[info.state])),
+    h("p", { class: "dialog-lead" }, `${dev.id} · ${tv("system", dev.system)} · ${tv("devtype", dev.type)} · ${zone.name}`),
+    h("p", null, h("span", { class: ["dstate", `ds-${info.state}`, info.priority && `p-${info.priority}`] }, h("span", { class: "dot", "aria-hidden": "true" }), stateText(info))),
     h("dl", { class: "facts" },
-      h("dt", null, "Last message"), h("dd", null, d.last_seen ? `${dateTime(d.last_seen)} (${age(d.last_seen)} ago)` : "never"),
-      h("dt", null, "Reports every"), h("dd", null, d.interval_s ? `${d.interval_s} s` : "—"),
+      h("dt", null, t("dev.last_message")), h("dd", null, d.last_seen ? t("dev.seen_ago", { when: dateTime(d.last_seen), ago: age(d.last_seen) }) : t("dev.never")),
+      h("dt", null, t("dev.interval")), h("dd", null, d.interval_s ? duration(d.interval_s * 1000) : "—"),
       values.map(([k, v]) => [h("dt", null, k), h("dd", { class: "mono" }, String(v))]),
     ),
     info.alarms.length
-      ? [h("h3", null, "Open alarms"), h("ul", { class: "dev-alarms" }, info.alarms.map((a) => h("li", null, h("span", { class: ["prio", "small", `p-${a.priority}`] }, a.priority), " ", a.message || a.rule, " — ", label(a.state), a.out_of_service ? " (out of service)" : "")))]
+      ? [h("h3", null, t("dev.open_alarms")), h("ul", { class: "dev-alarms" }, info.alarms.map((a) => h("li", null, prioBadge(a.priority, true), " ", local(a, "message") || a.rule, " — ", tv("state", a.state), a.out_of_service ? ` (${t("flag.oos")})` : "")))]
       : null,
   );
-  dialog(dev.name || dev.id, body, { submit: "Close" });
+  dialog(dev.name || dev.id, body, { submit: t("dialog.close") });
 }
 
 export function mount(root) {
   const legend = h("div", { class: "legend-bar" });
   const floors = h("div", { class: "floors" });
-  root.appendChild(h("section", { class: "building" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, "Building"), legend), floors));
+  root.appendChild(h("section", { class: "building" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, t("view.building")), legend), floors));
 
   function render() {
     const site = store.site;
     if (!site) {
-      replace(floors, h("p", { class: "muted" }, "Loading the site layout…"));
+      replace(floors, h("p", { class: "muted" }, t("building.loading")));
       return;
     }
     const stateOf = deviceStates();
     const totals = { alarm: 0, oos: 0, offline: 0, online: 0, unseen: 0 };
     const byFloor = new Map();
     const zones = [...site.zones];
-    if (site.unzoned && site.unzoned.length) zones.push({ id: "", name: "Not in a zone", floor: "—", devices: site.unzoned });
+    if (site.unzoned && site.unzoned.length) zones.push({ id: "", name: t("building.unzoned"), floor: "—", devices: site.unzoned });
     for (const z of zones) {
       const f = z.floor || "—";
       if (!byFloor.has(f)) byFloor.set(f, []);
@@ -88,12 +88,13 @@ export function mount(root) {
               type: "button",
               class: ["dev", `ds-${info.state}`, info.priority && `p-${info.priority}`],
               dataset: { device: dev.id, state: info.state },
-              title: `${dev.id}: ${info.priority ? `${info.priority} alarm` : STATE_TEXT[info.state]}`,
+              title: `${dev.id}: ${stateText(info)}`,
+              "aria-label": `${dev.name || dev.id}, ${tv("system", dev.system)}: ${stateText(info)}`,
               on: { click: () => showDevice(dev, info, z) },
             },
             h("span", { class: "dot", "aria-hidden": "true" }),
             h("span", { class: "dev-name" }, dev.name || dev.id),
-            h("span", { class: "sys" }, SYSTEM_TAG[dev.system] || label(dev.system)),
+            h("span", { class: "sys" }, tv("systag", dev.system)),
           );
         });
         if (worst) zoneState = "alarm";
@@ -103,7 +104,7 @@ export function mount(root) {
           { class: ["zone", `zs-${zoneState}`, worst && `p-${worst}`], dataset: { zone: z.id } },
           h("div", { class: "zone-head" },
             h("span", { class: "zone-name" }, z.name),
-            worst ? h("span", { class: ["prio", "small", `p-${worst}`] }, `${alarmsHere} alarm${alarmsHere === 1 ? "" : "s"}`) : h("span", { class: "zone-ok" }, zoneState === "online" ? "normal" : STATE_TEXT[zoneState]),
+            worst ? h("span", { class: ["prio", "small", `p-${worst}`] }, h("span", { class: "shape", "aria-hidden": "true" }), t("building.zone_alarms", { n: alarmsHere, prio: tv("prio", worst) })) : h("span", { class: "zone-ok" }, zoneState === "online" ? t("building.normal") : tv("dstate", zoneState)),
           ),
           h("div", { class: "devs" }, tiles),
         );
@@ -113,10 +114,10 @@ export function mount(root) {
     replace(floors, floorEls);
     replace(
       legend,
-      [["alarm", "in alarm"], ["oos", "out of service"], ["offline", "offline"], ["online", "online"], ["unseen", "no data yet"]].map(([k, t]) =>
-        h("span", { class: ["legend-item", `ds-${k}`] }, h("span", { class: "dot" }), h("b", null, String(totals[k])), ` ${t}`),
+      ["alarm", "oos", "offline", "online", "unseen"].map((k) =>
+        h("span", { class: ["legend-item", `ds-${k}`] }, h("span", { class: "dot", "aria-hidden": "true" }), h("b", null, String(totals[k])), " ", tv("dstate", k)),
       ),
-      store.deviceError ? h("span", { class: "bad" }, `device states unavailable: ${store.deviceError.message}`) : null,
+      store.deviceError ? h("span", { class: "bad" }, t("building.states_failed", { error: store.deviceError.message })) : null,
     );
   }
 

@@ -2,6 +2,7 @@
 // Labels go in as text nodes (s() never parses markup).
 
 import { s, clock, dateTime } from "./dom.js";
+import { number, t } from "./i18n.js";
 
 function niceMax(v) {
   if (!(v > 0)) return 1;
@@ -18,10 +19,11 @@ function ticks(lo, hi, n = 4) {
 
 function fmtNum(v) {
   const a = Math.abs(v);
-  if (a >= 1000) return `${(v / 1000).toFixed(a >= 10000 ? 0 : 1)}k`;
-  if (a >= 100 || Number.isInteger(v)) return String(Math.round(v));
-  return v.toFixed(a >= 10 ? 1 : 2);
+  if (a >= 1000) return number(v, { notation: "compact", maximumFractionDigits: a >= 10000 ? 0 : 1 });
+  if (a >= 100 || Number.isInteger(v)) return number(Math.round(v));
+  return number(v, { maximumFractionDigits: a >= 10 ? 1 : 2 });
 }
+const pct = (v, digits = 0) => t("fig.pct", { v: number(v, { maximumFractionDigits: digits, minimumFractionDigits: digits }) });
 
 /**
  * One time-series panel.
@@ -53,12 +55,12 @@ export function timeChart({ series, markers = [], start, end, width = 560, heigh
     class: "chart",
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
-    "aria-label": `${series.name} from ${clock(start)} to ${clock(end)}`,
+    "aria-label": t("chart.series_label", { name: series.name, from: clock(start), to: clock(end) }),
   });
   if (title) svg.appendChild(s("text", { x: pad.l, y: 14, class: "chart-title" }, title));
   for (const v of series.step ? [0, 1] : ticks(lo, hi, 3)) {
     svg.appendChild(s("line", { x1: pad.l, x2: pad.l + w, y1: y(v), y2: y(v), class: "grid" }));
-    const text = series.step ? (v ? "true" : "false") : fmtNum(v);
+    const text = series.step ? (v ? t("chart.true") : t("chart.false")) : fmtNum(v);
     svg.appendChild(s("text", { x: pad.l - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, text));
   }
   ticks(start, end, 4).forEach((t, i, all) => {
@@ -96,7 +98,7 @@ export function bucketChart({ buckets, width = 900, height = 260, target, unit =
   const pad = { l: 44, r: 14, t: 14, b: 26 };
   const w = width - pad.l - pad.r;
   const hgt = height - pad.t - pad.b;
-  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "alarm rate" });
+  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("fig.rate_name") });
   if (!buckets.length) return svg;
   const start = buckets[0].start;
   const end = buckets[buckets.length - 1].end;
@@ -112,13 +114,13 @@ export function bucketChart({ buckets, width = 900, height = 260, target, unit =
     const cls = target !== undefined && b.value > target * 10 ? "bar flood" : target !== undefined && b.value > target ? "bar over" : "bar";
     if (b.value > 0) {
       const r = s("rect", { x: x(b.start), y: y(b.value), width: bw, height: y(0) - y(b.value), class: cls });
-      r.appendChild(s("title", null, `${dateTime(b.start)}: ${b.value}${unit}`));
+      r.appendChild(s("title", null, `${dateTime(b.start)}: ${number(b.value)}${unit}`));
       svg.appendChild(r);
     }
   }
   if (target !== undefined) {
     svg.appendChild(s("line", { x1: pad.l, x2: pad.l + w, y1: y(target), y2: y(target), class: "target" }));
-    svg.appendChild(s("text", { x: pad.l + w - 4, y: y(target) - 5, class: "target-label", "text-anchor": "end" }, `target ${target}${unit}`));
+    svg.appendChild(s("text", { x: pad.l + w - 4, y: y(target) - 5, class: "target-label", "text-anchor": "end" }, t("chart.target", { v: `${number(target)}${unit}` })));
   }
   const span = end - start;
   const n = span > 12 * 3600e3 ? 6 : 4;
@@ -138,7 +140,7 @@ export function percentBars({ groups, keys, width = 900, target }) {
   const groupH = keys.length * (rowH + 3);
   const height = pad.t + pad.b + groups.length * (groupH + gap);
   const w = width - pad.l - pad.r;
-  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "SLA compliance by crew" });
+  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("fig.sla_name") });
   const x = (v) => pad.l + (Math.max(0, Math.min(100, v)) / 100) * w;
   keys.forEach((k, i) => {
     const lx = pad.l + i * 150;
@@ -147,7 +149,7 @@ export function percentBars({ groups, keys, width = 900, target }) {
   });
   for (const v of [0, 25, 50, 75, 100]) {
     svg.appendChild(s("line", { x1: x(v), x2: x(v), y1: pad.t, y2: height - pad.b, class: "grid" }));
-    svg.appendChild(s("text", { x: x(v), y: height - 6, class: "axis", "text-anchor": "middle" }, `${v}%`));
+    svg.appendChild(s("text", { x: x(v), y: height - 6, class: "axis", "text-anchor": "middle" }, pct(v)));
   }
   if (target !== undefined) {
     svg.appendChild(s("line", { x1: x(target), x2: x(target), y1: pad.t, y2: height - pad.b, class: "target" }));
@@ -159,26 +161,26 @@ export function percentBars({ groups, keys, width = 900, target }) {
       const v = g.values[k.key];
       const by = gy + i * (rowH + 3);
       if (typeof v !== "number") {
-        svg.appendChild(s("text", { x: pad.l + 4, y: by + rowH - 4, class: "axis" }, "no data"));
+        svg.appendChild(s("text", { x: pad.l + 4, y: by + rowH - 4, class: "axis" }, t("chart.no_data")));
         return;
       }
       const cls = target !== undefined && v < target ? `bar k${i} below` : `bar k${i}`;
       const r = s("rect", { x: pad.l, y: by, width: Math.max(1, x(v) - pad.l), height: rowH, class: cls });
-      r.appendChild(s("title", null, `${g.label}, ${k.label}: ${v.toFixed(1)}%`));
+      r.appendChild(s("title", null, `${g.label}, ${k.label}: ${pct(v, 1)}`));
       svg.appendChild(r);
-      svg.appendChild(s("text", { x: x(v) + 6, y: by + rowH - 4, class: "value" }, `${v.toFixed(1)}%`));
+      svg.appendChild(s("text", { x: x(v) + 6, y: by + rowH - 4, class: "value" }, pct(v, 1)));
     });
   });
   return svg;
 }
 
 /** simple vertical bars with labels: [{label, value, cls}] */
-export function columnChart({ bars, width = 420, height = 200, unit = "", max }) {
+export function columnChart({ bars, width = 420, height = 200, unit = "", max, label }) {
   const pad = { l: 36, r: 10, t: 18, b: 26 };
   const w = width - pad.l - pad.r;
   const hgt = height - pad.t - pad.b;
   const hi = max ?? niceMax(Math.max(...bars.map((b) => b.value), 0));
-  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
+  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label || bars.map((b) => `${b.label} ${fmtNum(b.value)}${unit}`).join(", ") });
   const bw = w / Math.max(1, bars.length);
   const y = (v) => pad.t + hgt - (v / hi) * hgt;
   for (const v of ticks(0, hi, 4)) {

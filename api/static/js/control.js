@@ -2,18 +2,17 @@
 
 import { ApiError, can, get, post, query } from "./api.js";
 import { timeChart } from "./chart.js";
-import { PRIORITIES, age, clear, clock, dateTime, dialog, h, label, parseTime, prioRank, replace, toast } from "./dom.js";
+import { PRIORITIES, age, clear, clock, dateTime, dialog, h, label, num, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
+import { local, t, tv } from "./i18n.js";
 import { deviceName, store, subscribe, upsertAlarm, zoneName } from "./store.js";
 import { openTicket } from "./tickets.js";
 
-const STATE_TEXT = {
-  active_unacked: "Unacknowledged",
-  active_acked: "Acknowledged",
-  cleared_unacked: "Cleared, unacked",
-  closed: "Closed",
-};
 const STATE_ICON = { active_unacked: "●", active_acked: "◐", cleared_unacked: "○", closed: "·" };
 
+/** where the keyboard goes back to after a dialog: the alarm's row, else the list's first */
+const rowOf = (a) => () =>
+  document.querySelector(`tr.alarm-row[data-alarm-id="${CSS.escape(String(a.id))}"]`) || document.querySelector("tr.alarm-row");
+const ackable = (a) => a.state === "active_unacked" || a.state === "cleared_unacked";
 const masked = (a) => a.shelved || a.suppressed || a.out_of_service;
 const when = (a) => parseTime(a.activated_at) ?? parseTime(a.raised_at) ?? 0;
 
@@ -21,21 +20,21 @@ export function sortAlarms(list) {
   return list.sort((a, b) => prioRank(a.priority) - prioRank(b.priority) || when(b) - when(a) || String(b.id).localeCompare(String(a.id)));
 }
 
-function prioBadge(p) {
-  return h("span", { class: ["prio", `p-${p}`] }, label(p));
-}
+
+const msgOf = (a) => local(a, "message") || label(a.rule);
+const valueText = (a) => (a.value === null || a.value === undefined ? "—" : typeof a.value === "number" ? num(a.value, 2) : String(a.value));
 
 function stateCell(a) {
   const flags = [];
-  if (a.shelved) flags.push(h("span", { class: "flag shelved" }, "shelved"));
-  if (a.suppressed) flags.push(h("span", { class: "flag" }, "suppressed"));
-  if (a.out_of_service) flags.push(h("span", { class: "flag oos" }, "out of service"));
-  if (a.chattering) flags.push(h("span", { class: "flag chatter" }, "chattering"));
+  if (a.shelved) flags.push(h("span", { class: "flag shelved" }, t("flag.shelved")));
+  if (a.suppressed) flags.push(h("span", { class: "flag" }, t("flag.suppressed")));
+  if (a.out_of_service) flags.push(h("span", { class: "flag oos" }, t("flag.oos")));
+  if (a.chattering) flags.push(h("span", { class: "flag chatter" }, t("flag.chattering")));
   return h(
     "div",
     { class: ["state", `s-${a.state}`] },
     h("span", { class: "state-icon", "aria-hidden": "true" }, STATE_ICON[a.state] || "·"),
-    h("span", { class: "state-text" }, STATE_TEXT[a.state] || label(a.state)),
+    h("span", { class: "state-text" }, tv("state", a.state)),
     flags,
   );
 }
@@ -44,7 +43,7 @@ function ticketChips(a) {
   const ids = Array.isArray(a.ticket_ids) ? a.ticket_ids : [];
   if (!ids.length) return h("span", { class: "muted" }, "—");
   return ids.map((id) =>
-    h("button", { type: "button", class: "chip ticket-link", on: { click: (e) => { e.stopPropagation(); openTicket(id); } } }, `#${id}`),
+    h("button", { type: "button", class: "chip ticket-link", "aria-label": t("ticket.title", { id }), on: { click: (e) => { e.stopPropagation(); openTicket(id); } } }, `#${id}`),
   );
 }
 
@@ -53,34 +52,56 @@ export async function ackAlarm(a, note) {
   try {
     const res = await post(`/api/v1/alarms/${encodeURIComponent(a.id)}/ack`, note ? { note } : {});
     upsertAlarm(res, { live: false });
-    toast(`Alarm ${a.id} acknowledged`, "ok");
+    toast(t("ack.done", { id: a.id }), "ok");
   } catch (err) {
-    toast(`Cannot acknowledge: ${err.message}`, "error");
+    toast(t("ack.failed", { error: err.message }), "error");
   }
+}
+
+/** acknowledge with a note (the keyboard's `A`): the note goes into the alarm's journal */
+export async function ackDialog(a) {
+  const body = h(
+    "div",
+    { class: "form-grid" },
+    h("p", { class: "dialog-lead" }, `${deviceName(a.device)}: ${msgOf(a)}`),
+    h("label", { for: "ack-note" }, t("ack.note")),
+    h("input", { id: "ack-note", name: "note", type: "text", maxlength: 2000, autocomplete: "off", placeholder: t("form.optional") }),
+  );
+  await dialog(t("ack.title", { id: a.id }), body, {
+    submit: t("action.ack"),
+    returnFocus: rowOf(a),
+    onSubmit: async (fd) => {
+      const note = String(fd.get("note") || "").trim();
+      const res = await post(`/api/v1/alarms/${encodeURIComponent(a.id)}/ack`, note ? { note } : {});
+      upsertAlarm(res, { live: false });
+      toast(t("ack.done", { id: a.id }), "ok");
+    },
+  });
 }
 
 export async function shelveAlarm(a) {
   const body = h(
     "div",
     { class: "form-grid" },
-    h("p", { class: "dialog-lead" }, `${deviceName(a.device)}: ${a.message || a.rule}`),
-    h("label", { for: "shelve-minutes" }, "Shelve for"),
+    h("p", { class: "dialog-lead" }, `${deviceName(a.device)}: ${msgOf(a)}`),
+    h("label", { for: "shelve-minutes" }, t("shelve.for")),
     h(
       "select",
       { id: "shelve-minutes", name: "minutes" },
-      [15, 30, 60, 120, 240, 480].map((m) => h("option", { value: m, selected: m === 60 }, m < 60 ? `${m} minutes` : `${m / 60} hour${m > 60 ? "s" : ""}`)),
+      [15, 30, 60, 120, 240, 480].map((m) => h("option", { value: m, selected: m === 60 }, m < 60 ? t("shelve.minutes", { n: m }) : t("shelve.hours", { n: m / 60 }))),
     ),
-    h("label", { for: "shelve-reason" }, "Reason"),
-    h("textarea", { id: "shelve-reason", name: "reason", rows: 3, required: true, maxlength: 2000, placeholder: "Why may this alarm be kept off the list? (required)" }),
+    h("label", { for: "shelve-reason" }, t("shelve.reason")),
+    h("textarea", { id: "shelve-reason", name: "reason", rows: 3, required: true, maxlength: 2000, placeholder: t("shelve.reason_hint") }),
   );
-  await dialog(`Shelve alarm ${a.id}`, body, {
-    submit: "Shelve",
+  await dialog(t("shelve.title", { id: a.id }), body, {
+    submit: t("shelve.submit"),
+    returnFocus: rowOf(a),
     onSubmit: async (fd) => {
       const reason = String(fd.get("reason") || "").trim();
-      if (!reason) throw new Error("A reason is required to shelve an alarm.");
+      if (!reason) throw new Error(t("shelve.reason_required"));
       const res = await post(`/api/v1/alarms/${encodeURIComponent(a.id)}/shelve`, { minutes: Number(fd.get("minutes")), reason });
       upsertAlarm(res, { live: false });
-      toast(`Alarm ${a.id} shelved`, "ok");
+      toast(t("shelve.done", { id: a.id }), "ok");
     },
   });
 }
@@ -88,9 +109,9 @@ export async function shelveAlarm(a) {
 export async function unshelveAlarm(a) {
   try {
     upsertAlarm(await post(`/api/v1/alarms/${encodeURIComponent(a.id)}/unshelve`), { live: false });
-    toast(`Alarm ${a.id} back on the list`, "ok");
+    toast(t("unshelve.done", { id: a.id }), "ok");
   } catch (err) {
-    toast(`Cannot unshelve: ${err.message}`, "error");
+    toast(t("unshelve.failed", { error: err.message }), "error");
   }
 }
 
@@ -101,22 +122,27 @@ function actionButtons(a, { big = false } = {}) {
     fn();
   };
   const cls = big ? "btn" : "btn small";
-  if (can("ack") && (a.state === "active_unacked" || a.state === "cleared_unacked")) {
-    out.push(h("button", { type: "button", class: [cls, "primary"], dataset: { action: "ack" }, on: { click: stop(() => ackAlarm(a)) } }, "Acknowledge"));
+  if (can("ack") && ackable(a)) {
+    out.push(h("button", { type: "button", class: [cls, "primary"], dataset: { action: "ack" }, "aria-keyshortcuts": big ? "A" : undefined, on: { click: stop(() => ackAlarm(a)) } }, t("action.ack")));
   }
   if (can("shelve")) {
     if (a.shelved) {
-      out.push(h("button", { type: "button", class: [cls, "ghost"], dataset: { action: "unshelve" }, on: { click: stop(() => unshelveAlarm(a)) } }, "Unshelve"));
+      out.push(h("button", { type: "button", class: [cls, "ghost"], dataset: { action: "unshelve" }, on: { click: stop(() => unshelveAlarm(a)) } }, t("action.unshelve")));
     } else if (a.priority !== "critical") {
-      out.push(h("button", { type: "button", class: [cls, "ghost"], dataset: { action: "shelve" }, on: { click: stop(() => shelveAlarm(a)) } }, "Shelve…"));
+      out.push(h("button", { type: "button", class: [cls, "ghost"], dataset: { action: "shelve" }, "aria-keyshortcuts": big ? "S" : undefined, on: { click: stop(() => shelveAlarm(a)) } }, t("action.shelve")));
     } else if (big) {
-      out.push(h("span", { class: "hint" }, "Critical alarms cannot be shelved."));
+      out.push(h("span", { class: "hint" }, t("shelve.critical")));
     }
   }
   return out;
 }
 
 // ---- the view -----------------------------------------------------------------------------
+// ---- the view -----------------------------------------------------------------------------
+// Keys (when no field or dialog has the focus): ↑/↓ (or j/k), Home/End move through the
+// alarms, Enter opens one, A acknowledges it with a note, S shelves it, Esc closes.
+const typing = (el) => el && (el.closest("input, textarea, select, [contenteditable=true]") || el.closest("dialog[open]"));
+
 export function mount(root) {
   const ui = {
     filter: new Set(),
@@ -128,24 +154,37 @@ export function mount(root) {
   const searchBox = h("input", {
     type: "search",
     class: "search",
-    placeholder: "Filter by device, zone or message",
-    "aria-label": "Filter alarms",
+    placeholder: t("control.search"),
+    "aria-label": t("control.search_label"),
     on: { input: (e) => { ui.search = e.target.value.trim().toLowerCase(); render(); } },
   });
-  const tabs = h("div", { class: "tabs", role: "tablist" });
+  const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": t("control.tabs") });
   const tbody = h("tbody");
+  const cols = [
+    ["prio", t("col.priority")],
+    ["state", t("col.state")],
+    ["when", t("col.raised")],
+    ["msg", t("col.alarm")],
+    ["device", t("col.device")],
+    ["zone", t("col.zone")],
+    ["value", t("col.value")],
+    ["ticket", t("col.ticket")],
+    ["actions", t("col.actions")],
+  ];
   const table = h(
     "table",
-    { class: "alarm-table", "aria-label": "Open alarms" },
-    h("thead", null, h("tr", null, ["Priority", "State", "Raised", "Age", "Alarm", "Device", "Zone", "Value", "Ticket", ""].map((t) => h("th", { scope: "col" }, t)))),
+    { class: "alarm-table", "aria-label": t("control.table") },
+    h("thead", null, h("tr", null, cols.map(([c, text]) => h("th", { scope: "col", class: `col-${c}` }, c === "actions" ? h("span", { class: "visually-hidden" }, text) : text)))),
     tbody,
   );
   const empty = h("div", { class: "empty", hidden: true });
-  const detail = h("aside", { class: "detail", "aria-label": "Alarm detail" });
+  const keys = h("p", { class: "keys-hint", id: "cr-keys" }, t("control.keys"));
+  const detail = h("aside", { class: "detail", "aria-label": t("detail.label") });
   const view = h(
     "section",
-    { class: "control" },
-    h("div", { class: "cr-main" }, tiles, h("div", { class: "toolbar" }, tabs, searchBox), h("div", { class: "table-wrap" }, table, empty)),
+    { class: "control", "aria-describedby": "cr-keys" },
+    h("h1", { class: "visually-hidden" }, t("view.control")),
+    h("div", { class: "cr-main" }, tiles, h("div", { class: "toolbar" }, tabs, searchBox), h("div", { class: "table-wrap" }, table, empty), keys),
     detail,
   );
   root.appendChild(view);
@@ -158,7 +197,7 @@ export function mount(root) {
         continue;
       }
       if (a.state !== "cleared_unacked") c[a.priority] = (c[a.priority] || 0) + 1;
-      if (a.state === "active_unacked" || a.state === "cleared_unacked") c.unacked++;
+      if (ackable(a)) c.unacked++;
     }
     return c;
   }
@@ -174,18 +213,19 @@ export function mount(root) {
             type: "button",
             class: ["tile", `t-${p}`, ui.filter.has(p) && "on", c[p] > 0 && "lit"],
             "aria-pressed": ui.filter.has(p) ? "true" : "false",
+            "aria-label": t("tile.filter", { n: c[p], prio: tv("prio", p) }),
             on: { click: () => { ui.filter.has(p) ? ui.filter.delete(p) : ui.filter.add(p); render(); } },
           },
           h("span", { class: "tile-n" }, String(c[p])),
-          h("span", { class: "tile-l" }, label(p)),
+          h("span", { class: ["tile-l", `p-${p}`] }, h("span", { class: "shape", "aria-hidden": "true" }), tv("prio", p)),
         ),
       ),
-      h("div", { class: ["tile", "t-unacked", c.unacked > 0 && "lit"] }, h("span", { class: "tile-n" }, String(c.unacked)), h("span", { class: "tile-l" }, "unacknowledged")),
-      h("div", { class: "tile t-masked" }, h("span", { class: "tile-n" }, String(c.masked)), h("span", { class: "tile-l" }, "shelved / out of service")),
+      h("div", { class: ["tile", "t-unacked", c.unacked > 0 && "lit"] }, h("span", { class: "tile-n" }, String(c.unacked)), h("span", { class: "tile-l" }, t("tile.unacked"))),
+      h("div", { class: "tile t-masked" }, h("span", { class: "tile-n" }, String(c.masked)), h("span", { class: "tile-l" }, t("tile.masked"))),
     );
     replace(
       tabs,
-      [["active", `Alarm list`], ["masked", `Shelved & out of service (${c.masked})`]].map(([id, text]) =>
+      [["active", t("tab.active")], ["masked", t("tab.masked", { n: c.masked })]].map(([id, text]) =>
         h("button", { type: "button", role: "tab", class: ["tab", ui.tab === id && "on"], "aria-selected": ui.tab === id ? "true" : "false", on: { click: () => { ui.tab = id; render(); } } }, text),
       ),
     );
@@ -197,7 +237,7 @@ export function mount(root) {
       if ((ui.tab === "masked") !== masked(a)) continue;
       if (ui.filter.size && !ui.filter.has(a.priority)) continue;
       if (ui.search) {
-        const hay = [a.device, deviceName(a.device), a.zone, zoneName(a.zone), a.message, a.rule, a.point].join(" ").toLowerCase();
+        const hay = [a.device, deviceName(a.device), a.zone, zoneName(a.zone), a.message, a.message_zh, a.rule, a.point].join(" ").toLowerCase();
         if (!hay.includes(ui.search)) continue;
       }
       out.push(a);
@@ -206,36 +246,54 @@ export function mount(root) {
   }
 
   function row(a) {
-    const tr = h(
+    const since = a.activated_at || a.raised_at || "";
+    const id = String(a.id);
+    // what a narrow screen folds away from its own column shows again under the message
+    const fold = h(
+      "div",
+      { class: "fold" },
+      h("span", { class: "fold-device" }, deviceName(a.device)),
+      h("span", { class: "fold-zone" }, zoneName(a.zone)),
+      h("span", { class: "fold-value" }, t("col.value"), " ", h("span", { class: "mono" }, valueText(a))),
+      (a.ticket_ids || []).length ? h("span", { class: "fold-ticket" }, ticketChips(a)) : null,
+    );
+    return h(
       "tr",
       {
-        class: ["alarm-row", `p-${a.priority}`, `s-${a.state}`, masked(a) && "masked", ui.selected === String(a.id) && "selected"],
-        dataset: { alarmId: String(a.id), state: a.state, priority: a.priority },
+        class: ["alarm-row", `p-${a.priority}`, `s-${a.state}`, masked(a) && "masked", ui.selected === id && "selected"],
+        dataset: { alarmId: id, state: a.state, priority: a.priority },
         tabindex: 0,
+        "aria-selected": ui.selected === id ? "true" : undefined,
         on: {
-          click: () => select(String(a.id)),
-          keydown: (e) => { if (e.key === "Enter") select(String(a.id)); },
+          click: () => select(id),
+          keydown: (e) => { if (e.key === "Enter" && e.target === e.currentTarget) select(id); },
         },
       },
-      h("td", null, prioBadge(a.priority)),
-      h("td", null, stateCell(a)),
-      h("td", { class: "mono" }, clock(a.activated_at || a.raised_at)),
-      h("td", { class: "mono age", dataset: { since: a.activated_at || a.raised_at || "" } }, age(a.activated_at || a.raised_at)),
-      h("td", { class: "msg" }, h("div", { class: "msg-text" }, a.message || label(a.rule)), h("div", { class: "sub" }, a.rule, a.point ? ` · point ${a.point}` : "")),
-      h("td", { class: "device" }, h("div", null, deviceName(a.device)), h("div", { class: "sub mono" }, a.device)),
-      h("td", null, zoneName(a.zone)),
-      h("td", { class: "mono" }, a.value === null || a.value === undefined ? "—" : String(a.value)),
-      h("td", null, ticketChips(a)),
-      h("td", { class: "actions" }, actionButtons(a)),
+      h("td", { class: "col-prio" }, prioBadge(a.priority)),
+      h("td", { class: "col-state" }, stateCell(a)),
+      h("td", { class: "col-when mono" }, h("div", null, clock(since)), h("div", { class: "sub age", dataset: { since } }, age(since))),
+      h("td", { class: "col-msg msg" }, h("div", { class: "msg-text" }, msgOf(a)), h("div", { class: "sub" }, a.rule, a.point ? ` · ${t("alarm.point", { point: a.point })}` : ""), fold),
+      h("td", { class: "col-device device" }, h("div", null, deviceName(a.device)), h("div", { class: "sub mono" }, a.device)),
+      h("td", { class: "col-zone" }, zoneName(a.zone)),
+      h("td", { class: "col-value mono" }, valueText(a)),
+      h("td", { class: "col-ticket" }, ticketChips(a)),
+      h("td", { class: "col-actions actions" }, actionButtons(a)),
     );
-    return tr;
   }
 
   let rowCache = new Map();
 
+  function focusedRowId() {
+    const el = document.activeElement;
+    const tr = el && tbody.contains(el) ? el.closest("tr.alarm-row") : null;
+    return tr ? tr.dataset.alarmId : null;
+  }
+
   function render() {
     renderTiles();
     const list = visible();
+    const focusId = focusedRowId();
+    const focusOnRow = focusId !== null && document.activeElement.matches("tr.alarm-row");
     // keyed rows: a row is rebuilt only when its alarm changed, so a click is never lost
     const keep = new Map();
     const els = list.map((a) => {
@@ -247,22 +305,82 @@ export function mount(root) {
       return el;
     });
     rowCache = keep;
+    const before = focusId !== null ? document.activeElement : null;
     tbody.replaceChildren(...els);
+    // the keyboard's place survives a re-render (a rebuilt row, an acknowledged alarm)
+    if (focusId !== null && keep.has(focusId)) {
+      const tr = keep.get(focusId).el;
+      if (focusOnRow || !before || !before.isConnected) tr.focus({ preventScroll: true });
+    }
     empty.hidden = list.length > 0;
     if (!list.length) {
       replace(
         empty,
         store.stream === "unavailable"
-          ? `The alarm stream is not available: ${store.streamError || "the alarm service is not running"}.`
+          ? t("control.stream_unavailable", { error: store.streamError || t("control.no_alarm_service") })
           : ui.tab === "masked"
-            ? "No alarm is shelved, suppressed or out of service."
+            ? t("control.none_masked")
             : store.alarms.size || ui.filter.size || ui.search
-              ? "No alarm matches the filter."
-              : "No open alarms. All systems normal.",
+              ? t("control.none_match")
+              : t("control.none_open"),
       );
     }
     renderDetail();
   }
+
+  // ---- keyboard -------------------------------------------------------------------------
+  function rows() {
+    return [...tbody.querySelectorAll("tr.alarm-row")];
+  }
+
+  function current() {
+    const id = focusedRowId() || ui.selected;
+    return id ? store.alarms.get(id) || null : null;
+  }
+
+  function focusRow(tr) {
+    if (!tr) return;
+    tr.focus();
+    tr.scrollIntoView({ block: "nearest" });
+  }
+
+  function onKey(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    const list = rows();
+    const at = list.findIndex((tr) => tr.dataset.alarmId === (focusedRowId() || ui.selected));
+    if (key === "ArrowDown" || key === "j" || e.code === "KeyJ") {
+      focusRow(list[Math.min(list.length - 1, at + 1)]);
+    } else if (key === "ArrowUp" || key === "k" || e.code === "KeyK") {
+      focusRow(list[Math.max(0, at < 0 ? 0 : at - 1)]);
+    } else if (key === "Home") {
+      focusRow(list[0]);
+    } else if (key === "End") {
+      focusRow(list[list.length - 1]);
+    } else if (key === "a" || e.code === "KeyA") {
+      const a = current();
+      if (!a) return;
+      if (!can("ack")) toast(t("keys.no_ack"), "error");
+      else if (!ackable(a)) toast(t("keys.already_acked", { id: a.id }), "info");
+      else ackDialog(a);
+    } else if (key === "s" || e.code === "KeyS") {
+      const a = current();
+      if (!a) return;
+      if (!can("shelve")) toast(t("keys.no_shelve"), "error");
+      else if (a.priority === "critical") toast(t("shelve.critical"), "error");
+      else if (a.shelved) unshelveAlarm(a);
+      else shelveAlarm(a);
+    } else if (key === "Escape") {
+      if (!ui.selected) return;
+      const id = ui.selected;
+      select(id);
+      focusRow(rows().find((tr) => tr.dataset.alarmId === id));
+    } else {
+      return;
+    }
+    e.preventDefault();
+  }
+  document.addEventListener("keydown", onKey);
 
   // ---- detail ---------------------------------------------------------------------------
   let detailFor = null; // `${id}:${updated_at}` last fetched
@@ -292,23 +410,23 @@ export function mount(root) {
     const key = String(a.id);
     if (chartFor === key) return;
     chartFor = key;
-    replace(chartBox, h("p", { class: "muted" }, "Loading telemetry…"));
-    const t = parseTime(a.source_ts) ?? parseTime(a.raised_at) ?? Date.now();
+    replace(chartBox, h("p", { class: "muted" }, t("detail.loading_telemetry")));
+    const at = parseTime(a.source_ts) ?? parseTime(a.raised_at) ?? Date.now();
     const cleared = parseTime(a.cleared_at);
-    const start = t - 15 * 60_000;
-    const end = Math.max(cleared ?? 0, t + 5 * 60_000);
+    const start = at - 15 * 60_000;
+    const end = Math.max(cleared ?? 0, at + 5 * 60_000);
     const q = query({ start: new Date(start).toISOString(), end: new Date(Math.min(end, Date.now() + 60_000)).toISOString() });
     try {
       const data = await get(`/api/v1/telemetry/${encodeURIComponent(a.device)}${q}`);
-      drawChart(a, data && Array.isArray(data.items) ? data.items : [], start, end, t, cleared);
+      drawChart(a, data && Array.isArray(data.items) ? data.items : [], start, end, at, cleared);
     } catch (err) {
-      replace(chartBox, h("p", { class: "muted" }, err instanceof ApiError && err.status === 501 ? "This gateway's time-series store cannot be queried." : `Telemetry unavailable: ${err.message}`));
+      replace(chartBox, h("p", { class: "muted" }, err instanceof ApiError && err.status === 501 ? t("detail.no_tsdb") : t("detail.telemetry_failed", { error: err.message })));
     }
   }
 
-  function drawChart(a, rows, start, end, t, cleared) {
+  function drawChart(a, readings, start, end, at, cleared) {
     const by = new Map();
-    for (const r of rows) {
+    for (const r of readings) {
       const v = typeof r.value === "boolean" ? (r.value ? 1 : 0) : r.value;
       if (typeof v !== "number" || !Number.isFinite(v)) continue;
       const ts = parseTime(r.ts);
@@ -318,7 +436,7 @@ export function mount(root) {
     }
     clear(chartBox);
     if (!by.size) {
-      chartBox.appendChild(h("p", { class: "muted" }, `No readings stored for ${a.device} between ${clock(start)} and ${clock(end)}.`));
+      chartBox.appendChild(h("p", { class: "muted" }, t("detail.no_readings", { device: a.device, from: clock(start), to: clock(end) })));
       return;
     }
     // the field the rule reads first, then those that moved; at most four panels
@@ -332,18 +450,23 @@ export function mount(root) {
       })
       .sort((x, y) => named(y) - named(x) || (y.spread > 0) - (x.spread > 0) || x.name.localeCompare(y.name))
       .slice(0, 4);
-    const markers = [{ t, label: "alarm", cls: `m-${a.priority}` }];
-    if (cleared) markers.push({ t: cleared, label: "cleared", cls: "m-cleared" });
-    else if (Date.now() < end) markers.push({ t: Date.now(), label: "now", cls: "m-now" });
+    const markers = [{ t: at, label: t("chart.alarm"), cls: `m-${a.priority}` }];
+    if (cleared) markers.push({ t: cleared, label: t("chart.cleared"), cls: "m-cleared" });
+    else if (Date.now() < end) markers.push({ t: Date.now(), label: t("chart.now"), cls: "m-now" });
     for (const sr of series) chartBox.appendChild(timeChart({ series: sr, markers, start, end, title: sr.name, width: 560, height: 130 }));
+  }
+
+  function byWhom(when, who) {
+    return t("detail.at_by", { when: dateTime(when), who: who || "?" });
   }
 
   function renderDetail() {
     const a = ui.selected ? store.alarms.get(ui.selected) : null;
+    view.classList.toggle("has-detail", !!a);
     if (!a) {
       ui.selected = null;
       detail.classList.remove("open");
-      replace(detail, h("div", { class: "detail-empty" }, h("p", null, "Select an alarm to see what to do, its history and the device's readings around it.")));
+      replace(detail, h("div", { class: "detail-empty" }, h("p", null, t("detail.empty"))));
       return;
     }
     detail.classList.add("open");
@@ -351,43 +474,46 @@ export function mount(root) {
     fetchChart(a);
     const full = detailData && String(detailData.id) === String(a.id) ? detailData : null;
     const facts = [
-      ["Device", `${deviceName(a.device)} (${a.device})`],
-      ["Zone", zoneName(a.zone)],
-      ["System", label(a.system)],
-      ["Point", a.point || "—"],
-      ["Rule", a.rule],
-      ["Value", a.value === null || a.value === undefined ? "—" : String(a.value)],
-      ["Raised", dateTime(a.raised_at)],
-      ["Reading time", dateTime(a.source_ts)],
-      ["Acknowledged", a.acked_at ? `${dateTime(a.acked_at)} by ${a.acked_by || "?"}` : "no"],
-      ["Cleared", a.cleared_at ? dateTime(a.cleared_at) : "no"],
+      [t("col.device"), `${deviceName(a.device)} (${a.device})`],
+      [t("col.zone"), zoneName(a.zone)],
+      [t("fact.system"), tv("system", a.system)],
+      [t("fact.point"), a.point || "—"],
+      [t("fact.rule"), a.rule],
+      [t("col.value"), valueText(a)],
+      [t("col.raised"), dateTime(a.raised_at)],
+      [t("fact.reading_time"), dateTime(a.source_ts)],
+      [t("fact.acked"), a.acked_at ? byWhom(a.acked_at, a.acked_by) : t("fact.no")],
+      [t("fact.cleared"), a.cleared_at ? dateTime(a.cleared_at) : t("fact.no")],
     ];
-    if (a.shelved) facts.push(["Shelved", `until ${dateTime(a.shelved_until)} by ${a.shelved_by || "?"}: ${a.shelve_reason || ""}`]);
-    if (a.suppressed && a.suppressed_reason) facts.push(["Suppressed", a.suppressed_reason]);
-    if (a.count > 1) facts.push(["Occurrences", String(a.count)]);
+    if (a.shelved) facts.push([t("fact.shelved"), t("fact.shelved_until", { until: dateTime(a.shelved_until), who: a.shelved_by || "?", reason: a.shelve_reason || "" })]);
+    if (a.suppressed && a.suppressed_reason) facts.push([t("fact.suppressed"), a.suppressed_reason]);
+    if (a.count > 1) facts.push([t("fact.occurrences"), String(a.count)]);
     const journal = full && Array.isArray(full.journal) ? full.journal : null;
+    const action = local(a, "action");
+    const cause = local(a, "cause");
+    const consequence = local(a, "consequence");
     replace(
       detail,
       h(
         "div",
         { class: ["detail-head", `p-${a.priority}`] },
-        h("div", { class: "detail-top" }, prioBadge(a.priority), stateCell(a), h("button", { type: "button", class: "btn small ghost close", "aria-label": "Close detail", on: { click: () => select(String(a.id)) } }, "✕")),
-        h("h2", { class: "detail-title" }, a.message || label(a.rule)),
+        h("div", { class: "detail-top" }, prioBadge(a.priority), stateCell(a), h("button", { type: "button", class: "btn small ghost close", "aria-label": t("detail.close"), "aria-keyshortcuts": "Escape", on: { click: () => select(String(a.id)) } }, "✕")),
+        h("h2", { class: "detail-title" }, msgOf(a)),
         h("div", { class: "detail-actions" }, actionButtons(a, { big: true })),
       ),
-      a.action ? h("div", { class: "todo" }, h("h3", null, "What to do"), h("p", null, a.action)) : null,
-      a.cause || a.consequence
-        ? h("div", { class: "why" }, a.cause ? h("p", null, h("strong", null, "Likely cause: "), a.cause) : null, a.consequence ? h("p", null, h("strong", null, "If ignored: "), a.consequence) : null)
+      action ? h("div", { class: "todo" }, h("h3", null, t("detail.todo")), h("p", null, action)) : null,
+      cause || consequence
+        ? h("div", { class: "why" }, cause ? h("p", null, h("strong", null, t("detail.cause")), " ", cause) : null, consequence ? h("p", null, h("strong", null, t("detail.consequence")), " ", consequence) : null)
         : null,
       h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", null, v)])),
-      h("div", { class: "tickets-line" }, h("span", { class: "k" }, "Tickets "), ticketChips(a)),
-      h("h3", null, "Readings around the alarm"),
+      h("div", { class: "tickets-line" }, h("span", { class: "k" }, t("detail.tickets")), ticketChips(a)),
+      h("h3", null, t("detail.readings")),
       chartBox,
-      h("h3", null, "Journal"),
+      h("h3", null, t("detail.journal")),
       full && full.error
-        ? h("p", { class: "muted" }, `Journal unavailable: ${full.error.message}`)
+        ? h("p", { class: "muted" }, t("detail.journal_failed", { error: full.error.message }))
         : !journal
-          ? h("p", { class: "muted" }, "Loading…")
+          ? h("p", { class: "muted" }, t("common.loading"))
           : journal.length
             ? h(
                 "ol",
@@ -398,26 +524,27 @@ export function mount(root) {
                   .map((j) =>
                     h(
                       "li",
-                      null,
+                      { dataset: { action: j.action || "" } },
                       h("span", { class: "j-time mono" }, dateTime(j.at)),
-                      h("span", { class: "j-action" }, label(j.action)),
+                      h("span", { class: "j-action" }, tv("journal", j.action)),
                       j.user ? h("span", { class: "j-user" }, j.user) : null,
                       j.reason ? h("div", { class: "j-reason" }, j.reason) : null,
                     ),
                   ),
               )
-            : h("p", { class: "muted" }, "Nothing journaled yet."),
+            : h("p", { class: "muted" }, t("common.no_journal")),
     );
   }
 
   const tick = setInterval(() => {
     const now = Date.now();
-    for (const td of tbody.querySelectorAll("td.age")) td.textContent = age(td.dataset.since, now);
+    for (const el of tbody.querySelectorAll(".age")) el.textContent = age(el.dataset.since, now);
   }, 1000);
   const unsub = subscribe(render);
   render();
   return () => {
     clearInterval(tick);
+    document.removeEventListener("keydown", onKey);
     unsub();
   };
 }

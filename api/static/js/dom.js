@@ -1,6 +1,8 @@
 // DOM helpers. Text from devices and users only ever goes in as text nodes: this file is
 // the one place elements are made, and it has no path that parses a string as markup.
 
+import { dateFmt, number, t, tv } from "./i18n.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 // attributes that could carry script or navigation are never set from here
 const FORBIDDEN_ATTR = /^(on|formaction|srcdoc)/i;
@@ -57,15 +59,7 @@ export function replace(el, ...children) {
 }
 
 // ---- time -------------------------------------------------------------------------------
-let siteZone;
-export function setTimeZone(tz) {
-  try {
-    new Intl.DateTimeFormat("en-GB", { timeZone: tz });
-    siteZone = tz;
-  } catch {
-    siteZone = undefined;
-  }
-}
+export { setTimeZone } from "./i18n.js";
 
 export function parseTime(t) {
   if (t === null || t === undefined || t === "") return null;
@@ -73,34 +67,28 @@ export function parseTime(t) {
   return Number.isFinite(ms) ? ms : null;
 }
 
-function fmt(ms, opts) {
-  return new Intl.DateTimeFormat("en-GB", { timeZone: siteZone, hour12: false, ...opts }).format(
-    new Date(ms),
-  );
-}
-
 export function clock(t) {
   const ms = parseTime(t);
-  return ms === null ? "—" : fmt(ms, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return ms === null ? "—" : dateFmt(ms, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
 export function dateTime(t) {
   const ms = parseTime(t);
   if (ms === null) return "—";
-  return fmt(ms, { day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit" });
+  return dateFmt(ms, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
-/** "42 s", "5 min", "3 h 10 min", "2 d 4 h" */
+/** "42 s", "5 min", "3 h 10 min", "2 d 4 h" (in the page's language) */
 export function duration(ms) {
   const a = Math.abs(ms);
   const sec = Math.floor(a / 1000);
-  if (sec < 60) return `${sec} s`;
+  if (sec < 60) return t("dur.s", { n: sec });
   const min = Math.floor(sec / 60);
-  if (min < 60) return `${min} min`;
+  if (min < 60) return t("dur.min", { n: min });
   const hr = Math.floor(min / 60);
-  if (hr < 48) return min % 60 ? `${hr} h ${min % 60} min` : `${hr} h`;
+  if (hr < 48) return min % 60 ? t("dur.h_min", { h: hr, m: min % 60 }) : t("dur.h", { n: hr });
   const d = Math.floor(hr / 24);
-  return hr % 24 ? `${d} d ${hr % 24} h` : `${d} d`;
+  return hr % 24 ? t("dur.d_h", { d, h: hr % 24 }) : t("dur.d", { n: d });
 }
 
 export function age(t, now = Date.now()) {
@@ -115,6 +103,11 @@ export const prioRank = (p) => {
   return i < 0 ? PRIORITIES.length : i;
 };
 
+/** the priority as text and shape (the colour is the third carrier, never the only one) */
+export function prioBadge(p, small = false) {
+  return h("span", { class: ["prio", small && "small", `p-${p}`], dataset: { prio: p } }, h("span", { class: "shape", "aria-hidden": "true" }), tv("prio", p));
+}
+
 export function label(s) {
   if (s === null || s === undefined) return "—";
   return String(s).replace(/_/g, " ");
@@ -122,12 +115,14 @@ export function label(s) {
 
 export function num(v, digits = 1) {
   if (typeof v !== "number" || !Number.isFinite(v)) return "—";
-  return Number.isInteger(v) ? String(v) : v.toFixed(digits);
+  return number(v, { maximumFractionDigits: Number.isInteger(v) ? 0 : digits, minimumFractionDigits: Number.isInteger(v) ? 0 : digits });
 }
 
-/** a modal dialog; resolves with the value of onSubmit or null when dismissed */
-export function dialog(title, body, { submit = "OK", danger = false, onSubmit } = {}) {
+/** a modal dialog; resolves with the value of onSubmit or null when dismissed; returnFocus()
+ * may name the element to focus when it closes */
+export function dialog(title, body, { submit = t("dialog.ok"), danger = false, onSubmit, returnFocus } = {}) {
   return new Promise((resolve) => {
+    const before = document.activeElement;
     const error = h("p", { class: "form-error", role: "alert", hidden: true });
     const form = h(
       "form",
@@ -137,7 +132,7 @@ export function dialog(title, body, { submit = "OK", danger = false, onSubmit } 
       h(
         "div",
         { class: "dialog-actions" },
-        h("button", { type: "button", class: "btn ghost", dataset: { act: "cancel" } }, "Cancel"),
+        h("button", { type: "button", class: "btn ghost", dataset: { act: "cancel" } }, t("dialog.cancel")),
         h("button", { type: "submit", class: ["btn", danger ? "danger" : "primary"] }, submit),
       ),
     );
@@ -153,6 +148,10 @@ export function dialog(title, body, { submit = "OK", danger = false, onSubmit } 
       done = true;
       dlg.close();
       dlg.remove();
+      // the focus goes back where it was, or where the caller says (the element it was on
+      // may have been redrawn while the dialog was open)
+      const back = (returnFocus && returnFocus()) || (before && before.isConnected ? before : null);
+      if (back && typeof back.focus === "function") back.focus();
       resolve(v);
     };
     form.querySelector("[data-act=cancel]").addEventListener("click", () => finish(null));

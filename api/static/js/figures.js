@@ -3,7 +3,8 @@
 
 import { get } from "./api.js";
 import { bucketChart, columnChart, percentBars } from "./chart.js";
-import { dateTime, duration, h, label, num, parseTime, replace } from "./dom.js";
+import { dateTime, duration, h, num, parseTime, replace } from "./dom.js";
+import { t, tv } from "./i18n.js";
 import { deviceName } from "./store.js";
 import { crewName, unavailableNote } from "./tickets.js";
 
@@ -80,7 +81,7 @@ function crewGroups(k) {
     groups.push({ label: crewName(String(id)), values });
   }
   if (!groups.length || !clocks.length) return null;
-  return { groups, keys: clocks.slice(0, 4).map((c) => ({ key: c, label: label(c) })) };
+  return { groups, keys: clocks.slice(0, 4).map((c) => ({ key: c, label: tv("clock", c) })) };
 }
 
 function tile(title, value, sub, cls) {
@@ -99,19 +100,20 @@ function panel(title, body, cls) {
   return h("div", { class: ["panel", cls] }, h("h2", { class: "panel-title" }, title), body);
 }
 
-const missing = (what) => h("p", { class: "muted" }, `${what}: not reported by this gateway.`);
+const missing = (what) => h("p", { class: "muted" }, t("fig.missing", { what }));
+const pctText = (v) => t("fig.pct", { v: num(v) });
 
 export function mount(root) {
   const box = h("div", { class: "figures-body" });
   const stamp = h("span", { class: "muted" });
-  root.appendChild(h("section", { class: "figures" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, "Figures"), stamp), box));
+  root.appendChild(h("section", { class: "figures" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, t("view.figures")), stamp), box));
 
   async function load() {
     let k;
     try {
       k = await get("/api/v1/kpis");
     } catch (err) {
-      replace(box, unavailableNote(err, "Figures"));
+      replace(box, unavailableNote(err, "figures"));
       return;
     }
     if (!isObj(k)) k = {};
@@ -119,49 +121,49 @@ export function mount(root) {
   }
 
   function render(k) {
-    stamp.textContent = `24 hours to ${dateTime(k.at || (k.period && k.period.end) || Date.now())} · refreshes every 30 s`;
+    stamp.textContent = t("fig.stamp", { when: dateTime(k.at || (k.period && k.period.end) || Date.now()) });
     // ---- headline tiles
     const tiles = [];
     const activations = findDeep(k, /^activations$/, (v) => typeof v === "number");
     const rate = rateBuckets(k);
-    if (activations !== undefined) tiles.push(tile("alarms in 24 h", String(activations)));
+    if (activations !== undefined) tiles.push(tile(t("fig.alarms_24h"), num(activations)));
     if (rate && rate.meta && typeof rate.meta.average_per_10min === "number") {
       const over = rate.meta.average_per_10min > (rate.meta.target_per_10min ?? 1);
-      tiles.push(tile("average per 10 min", num(rate.meta.average_per_10min, 2), `peak ${rate.meta.peak_per_10min ?? "—"} · target ≤ ${rate.meta.target_per_10min ?? 1}`, over ? "bad" : "good"));
+      tiles.push(tile(t("fig.avg_10min"), num(rate.meta.average_per_10min, 2), t("fig.peak_target", { peak: rate.meta.peak_per_10min ?? "—", target: rate.meta.target_per_10min ?? 1 }), over ? "bad" : "good"));
     }
     const flood = findDeep(k, /^flood$/, isObj);
-    if (flood) tiles.push(tile("time in flood", `${num(flood.time_in_flood_pct ?? 0)}%`, `${flood.episodes ?? 0} episode(s)`, flood.time_in_flood_pct > 1 ? "bad" : "good"));
+    if (flood) tiles.push(tile(t("fig.flood_time"), pctText(flood.time_in_flood_pct ?? 0), t("fig.episodes", { n: flood.episodes ?? 0 }), flood.time_in_flood_pct > 1 ? "bad" : "good"));
     const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-    for (const [re, title] of [[/^mean_time_to_assign(_\w+)?$/, "mean time to assign"], [/^mtta(_\w+)?$/, "mean time to start work"], [/^mttr(_\w+)?$/, "mean time to resolve"]]) {
+    for (const [re, title] of [[/^mean_time_to_assign(_\w+)?$/, t("fig.mtt_assign")], [/^mtta(_\w+)?$/, t("fig.mtt_start")], [/^mttr(_\w+)?$/, t("fig.mtt_resolve")]]) {
       const hit = findEntry(k, re, isNum);
       if (hit) tiles.push(tile(title, timeVal(hit[0], hit[1])));
     }
     const ftf = findEntry(k, /^first_time_fix(_rate|_pct|_percent)?$/, isNum);
-    if (ftf) tiles.push(tile("first-time fix", `${num(asPct(ftf))}%`, null, asPct(ftf) >= 80 ? "good" : "bad"));
+    if (ftf) tiles.push(tile(t("fig.ftf"), pctText(asPct(ftf)), null, asPct(ftf) >= 80 ? "good" : "bad"));
     const rep = findEntry(k, /^repeat(_fault)?(_rate|_pct|_percent)?$/, isNum);
-    if (rep) tiles.push(tile("repeat faults (30 d)", `${num(asPct(rep))}%`));
+    if (rep) tiles.push(tile(t("fig.repeat"), pctText(asPct(rep))));
     const satRaw = findDeep(k, /^(avg_|average_|mean_)?satisfaction$/, (v) => isNum(v) || (isObj(v) && ("average" in v || "mean" in v)));
     const sat = isObj(satRaw) ? satRaw.average ?? satRaw.mean : satRaw;
-    if (isNum(sat)) tiles.push(tile("satisfaction", `${num(sat)}/10`, isObj(satRaw) && isNum(satRaw.count) ? `${satRaw.count} follow-up call(s)` : null, sat >= 8 ? "good" : sat < 7.5 ? "bad" : ""));
-    else if (satRaw !== undefined) tiles.push(tile("satisfaction", "—", "no follow-up calls yet"));
+    if (isNum(sat)) tiles.push(tile(t("fig.satisfaction"), t("ticket.score", { n: num(sat) }), isObj(satRaw) && isNum(satRaw.count) ? t("fig.calls", { n: satRaw.count }) : null, sat >= 8 ? "good" : sat < 7.5 ? "bad" : ""));
+    else if (satRaw !== undefined) tiles.push(tile(t("fig.satisfaction"), "—", t("fig.no_calls")));
     const backlog = findDeep(k, /^backlog$/, (v) => isObj(v) && isNum(v.total));
-    if (backlog) tiles.push(tile("ticket backlog", String(backlog.total), "not yet resolved"));
+    if (backlog) tiles.push(tile(t("fig.backlog"), num(backlog.total), t("fig.not_resolved")));
     const open = findDeep(k, /^open$/, (v) => isObj(v) && typeof v.total === "number");
-    if (open) tiles.push(tile("open alarms", String(open.total), `${open.unacked ?? 0} unacked · ${open.shelved ?? 0} shelved`));
+    if (open) tiles.push(tile(t("fig.open_alarms"), num(open.total), t("fig.open_sub", { unacked: open.unacked ?? 0, shelved: open.shelved ?? 0 })));
 
     // ---- charts
     const rateChart = rate
       ? bucketChart({ buckets: rate.buckets, target: rate.meta && typeof rate.meta.target_per_10min === "number" ? rate.meta.target_per_10min : undefined, width: 1160, height: 300 })
-      : missing("Alarm rate");
+      : missing(t("fig.rate_name"));
     const crews = crewGroups(k);
-    const slaChart = crews ? percentBars({ groups: crews.groups, keys: crews.keys, width: 620, target: 90 }) : missing("SLA compliance by crew");
+    const slaChart = crews ? percentBars({ groups: crews.groups, keys: crews.keys, width: 620, target: 90 }) : missing(t("fig.sla_name"));
 
     const mix = findDeep(k, /^priority_mix$/, isObj);
-    let mixChart = missing("Priority mix");
+    let mixChart = missing(t("fig.mix_name"));
     if (mix && isObj(mix.compared_percent)) {
       const g = mix.guidance_percent || {};
       mixChart = columnChart({
-        bars: ["high", "medium", "low"].map((p) => ({ label: p === "high" ? "high + critical" : p, value: Number(mix.compared_percent[p] || 0), cls: `p-${p}`, marker: typeof g[p] === "number" ? g[p] : undefined })),
+        bars: ["high", "medium", "low"].map((p) => ({ label: p === "high" ? t("fig.high_critical") : tv("prio", p), value: Number(mix.compared_percent[p] || 0), cls: `p-${p}`, marker: typeof g[p] === "number" ? g[p] : undefined })),
         unit: "%",
         max: 100,
         width: 420,
@@ -170,23 +172,23 @@ export function mount(root) {
     }
     const worst = findDeep(k, /^worst_offenders$/, Array.isArray);
     const worstTable = worst && worst.length
-      ? h("table", { class: "mini" }, h("thead", null, h("tr", null, h("th", null, "Device"), h("th", null, "Rule"), h("th", { class: "num" }, "Alarms"))),
-          h("tbody", null, worst.slice(0, 8).map((w) => h("tr", null, h("td", null, deviceName(w.device)), h("td", { class: "mono" }, w.rule), h("td", { class: "num" }, String(w.count))))))
-      : h("p", { class: "muted" }, worst ? "No alarms in the last 24 hours." : "Worst offenders: not reported by this gateway.");
+      ? h("table", { class: "mini" }, h("thead", null, h("tr", null, h("th", null, t("col.device")), h("th", null, t("fact.rule")), h("th", { class: "num" }, t("fig.alarms")))),
+          h("tbody", null, worst.slice(0, 8).map((w) => h("tr", null, h("td", null, deviceName(w.device)), h("td", { class: "mono" }, w.rule), h("td", { class: "num" }, num(w.count))))))
+      : h("p", { class: "muted" }, worst ? t("fig.no_alarms_24h") : missing(t("fig.worst_name")).textContent);
 
-    let backlogChart = missing("Backlog by age");
+    let backlogChart = missing(t("fig.backlog_name"));
     if (backlog && isObj(backlog.by_age)) {
-      backlogChart = columnChart({ bars: Object.entries(backlog.by_age).map(([name, n]) => ({ label: label(name), value: Number(n) || 0 })), width: 420, height: 230 });
+      backlogChart = columnChart({ bars: Object.entries(backlog.by_age).map(([name, n]) => ({ label: tv("age", name), value: Number(n) || 0 })), width: 420, height: 230 });
     }
     replace(
       box,
-      h("div", { class: "kpis" }, tiles.length ? tiles : h("p", { class: "muted" }, "No figures reported.")),
+      h("div", { class: "kpis" }, tiles.length ? tiles : h("p", { class: "muted" }, t("fig.none"))),
       h("div", { class: "fig-grid" },
-        panel("Alarm rate, per 10 minutes (EEMUA 191: ≤ 1 on average, > 10 is a flood)", rateChart, "wide"),
-        panel("SLA compliance by crew (target 90%)", slaChart),
-        panel("Worst offenders, 24 h", worstTable),
-        panel("Open tickets by age", backlogChart),
-        panel("Priority mix against the 80 / 15 / 5 guidance", mixChart),
+        panel(t("fig.rate_title"), rateChart, "wide"),
+        panel(t("fig.sla_title"), slaChart),
+        panel(t("fig.worst_title"), worstTable),
+        panel(t("fig.backlog_title"), backlogChart),
+        panel(t("fig.mix_title"), mixChart),
       ),
     );
   }

@@ -15,6 +15,7 @@ export function setMuted(v) {
 
 export function onMute(fn) {
   listeners.add(fn);
+  return () => listeners.delete(fn);
 }
 
 /** call from a user gesture (sign-in, a click): browsers only start audio after one */

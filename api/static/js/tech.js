@@ -2,7 +2,8 @@
 // follow-up call with the satisfaction score.
 
 import { can, get, items } from "./api.js";
-import { dateTime, h, label, parseTime, prioRank, replace, toast } from "./dom.js";
+import { dateTime, h, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
+import { t as tr, tv } from "./i18n.js";
 import { deviceInfo, deviceName, store, subscribe, zoneName } from "./store.js";
 import { DONE_STATUSES, breachedList, crewName, dueChip, dueOf, memberName, openTicket, transition, unavailableNote } from "./tickets.js";
 
@@ -18,7 +19,7 @@ export function mount(root) {
   const ui = { member: localStorage.getItem(MEMBER_KEY) || "", tickets: [], error: null, open: new Map(), busy: false };
   const who = h("div", { class: "tech-who" });
   const list = h("div", { class: "tech-list" });
-  root.appendChild(h("section", { class: "tech" }, who, list));
+  root.appendChild(h("section", { class: "tech" }, h("h1", { class: "visually-hidden" }, tr("view.tech")), who, list));
 
   async function load() {
     try {
@@ -34,7 +35,7 @@ export function mount(root) {
     const crews = (store.site && store.site.crews) || [];
     replace(
       who,
-      h("label", { for: "tech-member", class: "who-label" }, "I am"),
+      h("label", { for: "tech-member", class: "who-label" }, tr("tech.i_am")),
       h(
         "select",
         {
@@ -47,7 +48,7 @@ export function mount(root) {
             },
           },
         },
-        h("option", { value: "" }, "Everyone (all open work)"),
+        h("option", { value: "" }, tr("tech.everyone")),
         crews.map((c) => h("optgroup", { label: c.name }, (c.members || []).map((m) => h("option", { value: m.id, selected: ui.member === m.id }, m.name)))),
       ),
     );
@@ -60,7 +61,7 @@ export function mount(root) {
       let cur = t;
       if (to === "in_progress" && cur.status === "open") {
         // a ticket nobody has yet: take it, then start
-        cur = await transition(cur, "assigned", { assignee: ui.member || undefined, note: "taken on the phone" });
+        cur = await transition(cur, "assigned", { assignee: ui.member || undefined, note: tr("tech.taken_note") });
       }
       const res = await transition(cur, to, extra);
       ui.open.delete(String(t.id));
@@ -77,11 +78,11 @@ export function mount(root) {
   }
 
   function noteForm(t, kind) {
-    const note = h("textarea", { class: "tech-note", name: "note", rows: 3, maxlength: 2000, placeholder: kind === "resolve" ? "What did you do? (required)" : kind === "hold" ? "Why on hold? (required)" : "Note from the call (optional)", "aria-label": "Note" });
+    const note = h("textarea", { class: "tech-note", name: "note", rows: 3, maxlength: 2000, placeholder: tr(`tech.note_${kind}`), "aria-label": tr("ticket.note") });
     const parts = [note];
     let score = 0;
     if (kind === "callback") {
-      const scale = h("div", { class: "score big", role: "radiogroup", "aria-label": "Satisfaction 1 to 10" });
+      const scale = h("div", { class: "score big", role: "radiogroup", "aria-label": tr("tech.score_label") });
       for (let i = 1; i <= 10; i++) {
         scale.appendChild(
           h("button", {
@@ -99,9 +100,9 @@ export function mount(root) {
           }, String(i)),
         );
       }
-      parts.unshift(h("p", { class: "tech-hint" }, "How satisfied is the person who raised it? 1 = not at all, 10 = completely"), scale);
+      parts.unshift(h("p", { class: "tech-hint" }, tr("tech.score_hint")), scale);
     }
-    const submitText = { resolve: "Mark resolved", hold: "Put on hold", callback: "Close after call" }[kind];
+    const submitText = tr(`tech.submit_${kind}`);
     const submit = h("button", {
       type: "button",
       class: ["btn", "big", kind === "hold" ? "ghost" : "primary"],
@@ -110,23 +111,23 @@ export function mount(root) {
         click: () => {
           const text = note.value.trim();
           if ((kind === "resolve" || kind === "hold") && !text) {
-            toast("Please write a note first.", "error");
+            toast(tr("form.note_required"), "error");
             note.focus();
             return;
           }
-          if (kind === "resolve") act(t, "resolved", { note: text }, `#${t.id} resolved`);
-          else if (kind === "hold") act(t, "on_hold", { note: text }, `#${t.id} on hold`);
+          if (kind === "resolve") act(t, "resolved", { note: text }, tr("ticket.moved", { id: t.id, status: tv("status", "resolved") }));
+          else if (kind === "hold") act(t, "on_hold", { note: text }, tr("ticket.moved", { id: t.id, status: tv("status", "on_hold") }));
           else {
             if (!score) {
-              toast("Choose a score from 1 to 10.", "error");
+              toast(tr("ticket.score_required"), "error");
               return;
             }
-            act(t, "closed", { satisfaction: score, note: text || undefined }, `#${t.id} closed, satisfaction ${score}/10`);
+            act(t, "closed", { satisfaction: score, note: text || undefined }, tr("tech.closed_score", { id: t.id, n: score }));
           }
         },
       },
     }, submitText);
-    const cancel = h("button", { type: "button", class: "btn big ghost", on: { click: () => { ui.open.delete(String(t.id)); render(); } } }, "Back");
+    const cancel = h("button", { type: "button", class: "btn big ghost", on: { click: () => { ui.open.delete(String(t.id)); render(); } } }, tr("tech.back"));
     return h("div", { class: "tech-form" }, parts, h("div", { class: "tech-buttons" }, cancel, submit));
   }
 
@@ -142,36 +143,36 @@ export function mount(root) {
         render();
       };
       if (t.status === "open" || t.status === "assigned" || t.status === "on_hold") {
-        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "start" }, on: { click: () => act(t, "in_progress", {}, `#${t.id} in progress`) } }, t.status === "on_hold" ? "Resume" : "Start"));
+        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "start" }, on: { click: () => act(t, "in_progress", {}, tr("ticket.moved", { id: t.id, status: tv("status", "in_progress") })) } }, t.status === "on_hold" ? tr("tech.resume") : tr("tech.start")));
       }
       if (t.status === "in_progress") {
-        buttons.push(h("button", { type: "button", class: "btn big ghost", dataset: { action: "hold" }, on: { click: show("hold") } }, "Hold"));
-        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "resolve" }, on: { click: show("resolve") } }, "Resolve"));
+        buttons.push(h("button", { type: "button", class: "btn big ghost", dataset: { action: "hold" }, on: { click: show("hold") } }, tr("tech.hold")));
+        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "resolve" }, on: { click: show("resolve") } }, tr("tech.resolve")));
       }
       if (t.status === "resolved" && t.source === "person") {
-        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "callback" }, on: { click: show("callback") } }, "Follow-up call"));
+        buttons.push(h("button", { type: "button", class: "btn big primary", dataset: { action: "callback" }, on: { click: show("callback") } }, tr("tech.callback")));
       }
     }
     return h(
       "article",
       { class: ["tcard", `p-${t.priority}`, breached.length && "breached"], dataset: { ticketId: String(t.id), status: t.status } },
-      h("div", { class: "tcard-top" }, h("span", { class: ["prio", "small", `p-${t.priority}`] }, label(t.priority)), h("span", { class: "status-pill", dataset: { role: "status" } }, label(t.status)), h("span", { class: "card-id mono" }, `#${t.id}`)),
-      h("h3", { class: "tcard-title" }, t.title || "(untitled)"),
+      h("div", { class: "tcard-top" }, prioBadge(t.priority, true), h("span", { class: "status-pill", dataset: { role: "status" } }, tv("status", t.status)), h("span", { class: "card-id mono" }, `#${t.id}`)),
+      h("h3", { class: "tcard-title" }, t.title || tr("ticket.untitled")),
       t.device ? h("p", { class: "tcard-sub" }, `${deviceName(t.device)} · ${zoneName(d && d.zone)}`) : null,
-      h("p", { class: "tcard-sub" }, `${crewName(t.crew)}${t.assignee ? ` · ${memberName(t.assignee)}` : " · unassigned"}`),
+      h("p", { class: "tcard-sub" }, `${crewName(t.crew)} · ${t.assignee ? memberName(t.assignee) : tr("ticket.unassigned")}`),
       t.description ? h("p", { class: "tcard-desc" }, t.description) : null,
       dueChip(t, now),
-      breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, `${label(b)} missed`))) : null,
+      breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, tr("ticket.clock_missed", { clock: tv("clock", b) })))) : null,
       openForm ? noteForm(t, openForm) : null,
       buttons.length ? h("div", { class: "tech-buttons" }, buttons) : null,
-      h("button", { type: "button", class: "linkish", on: { click: () => openTicket(t.id, load) } }, "History & details"),
+      h("button", { type: "button", class: "linkish", on: { click: () => openTicket(t.id, load) } }, tr("tech.details")),
     );
   }
 
   function render() {
     renderWho();
     if (ui.error) {
-      replace(list, unavailableNote(ui.error, "Tickets"));
+      replace(list, unavailableNote(ui.error, "tickets"));
       return;
     }
     const now = Date.now();
@@ -181,11 +182,11 @@ export function mount(root) {
     const queue = ui.member ? active.filter((t) => !t.assignee && t.crew === myCrew) : [];
     const order = (a, b) => (parseTime(dueOf(a)[1]) ?? Infinity) - (parseTime(dueOf(b)[1]) ?? Infinity) || prioRank(a.priority) - prioRank(b.priority);
     const groups = [
-      ["Working on", mine.filter((t) => t.status === "in_progress")],
-      ["To start", mine.filter((t) => t.status === "open" || t.status === "assigned")],
-      ["On hold", mine.filter((t) => t.status === "on_hold")],
-      ["Follow-up calls", mine.filter((t) => t.status === "resolved" && t.source === "person")],
-      [`Unassigned in ${crewName(myCrew)}`, queue],
+      [tr("tech.g_working"), mine.filter((t) => t.status === "in_progress")],
+      [tr("tech.g_start"), mine.filter((t) => t.status === "open" || t.status === "assigned")],
+      [tr("tech.g_hold"), mine.filter((t) => t.status === "on_hold")],
+      [tr("tech.g_callback"), mine.filter((t) => t.status === "resolved" && t.source === "person")],
+      [tr("tech.g_queue", { crew: crewName(myCrew) }), queue],
     ];
     const sections = [];
     for (const [title, ts] of groups) {
@@ -193,9 +194,9 @@ export function mount(root) {
       sections.push(h("h2", { class: "tech-group" }, title, h("span", { class: "count" }, String(ts.length))), ts.sort(order).map((t) => card(t, now)));
     }
     if (!sections.length) {
-      sections.push(h("div", { class: "empty" }, ui.member ? `Nothing for ${memberName(ui.member)} right now.` : "No open tickets."));
+      sections.push(h("div", { class: "empty" }, ui.member ? tr("tech.nothing_for", { name: memberName(ui.member) }) : tr("tech.no_tickets")));
     }
-    sections.push(h("p", { class: "tech-foot muted" }, `Updated ${dateTime(now)}`));
+    sections.push(h("p", { class: "tech-foot muted" }, tr("tech.updated", { when: dateTime(now) })));
     replace(list, sections);
   }
 

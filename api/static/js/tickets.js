@@ -1,7 +1,8 @@
 // Tickets: the board by status and crew, one ticket's detail, new tickets and moves.
 
 import { can, get, items, post } from "./api.js";
-import { dateTime, dialog, duration, h, label, parseTime, prioRank, replace, toast } from "./dom.js";
+import { dateTime, dialog, duration, h, prioBadge, parseTime, prioRank, replace, toast } from "./dom.js";
+import { t as tr, tv } from "./i18n.js";
 import { deviceName, store } from "./store.js";
 
 export const BOARD_STATUSES = ["open", "assigned", "in_progress", "on_hold", "resolved"];
@@ -14,12 +15,12 @@ export function dueOf(t) {
     case "open":
       return ["assign", t.assign_by];
     case "assigned":
-      return ["start", t.respond_by];
+      return ["respond", t.respond_by];
     case "in_progress":
     case "on_hold":
       return ["resolve", t.resolve_by];
     case "resolved":
-      return t.source === "person" ? ["follow-up call", t.callback_by] : [null, null];
+      return t.source === "person" ? ["callback", t.callback_by] : [null, null];
     default:
       return [null, null];
   }
@@ -41,7 +42,7 @@ export function dueChip(t, now = Date.now()) {
   return h(
     "span",
     { class: ["due", late && "late", soon && "soon"], dataset: { due: due } },
-    late ? `${what} overdue ${duration(left)}` : `${what} by ${dateTime(due)} (${duration(left)})`,
+    late ? tr("due.late", { what: tv("clock", what), left: duration(left) }) : tr("due.by", { what: tv("clock", what), when: dateTime(due), left: duration(left) }),
   );
 }
 
@@ -52,7 +53,7 @@ export function memberName(id) {
 }
 
 export function crewName(id) {
-  if (!id) return "No crew";
+  if (!id) return tr("ticket.no_crew");
   if (store.site) for (const c of store.site.crews || []) if (c.id === id) return c.name;
   return id;
 }
@@ -81,21 +82,15 @@ export function nextMoves(t) {
   }
 }
 
-const MOVE_TEXT = {
-  assigned: "Assign…",
-  in_progress: "Start work",
-  on_hold: "Put on hold…",
-  resolved: "Resolve…",
-  closed: "Close…",
-  cancelled: "Cancel ticket…",
-};
+const moveText = (to) => tv("move", to); // the button that opens the move's dialog
+const moveDone = (to) => tv("move_submit", to); // the dialog's own button
 
 function memberSelect(t, name = "assignee") {
   const crews = (store.site && store.site.crews) || [];
   return h(
     "select",
     { name, id: `f-${name}` },
-    h("option", { value: "" }, "— choose —"),
+    h("option", { value: "" }, tr("form.choose")),
     crews.map((c) =>
       h(
         "optgroup",
@@ -109,41 +104,41 @@ function memberSelect(t, name = "assignee") {
 /** ask what a move needs (note, assignee, satisfaction) and make it */
 export async function moveDialog(t, to, onDone) {
   const fields = [];
-  if (to === "assigned") fields.push(h("label", { for: "f-assignee" }, "Assign to"), memberSelect(t));
+  if (to === "assigned") fields.push(h("label", { for: "f-assignee" }, tr("ticket.assign_to")), memberSelect(t));
   if (to === "closed" && t.source === "person") {
     fields.push(
-      h("p", { class: "dialog-lead" }, "Follow-up call: ask the person who raised it how satisfied they are (1 = not at all, 10 = completely)."),
-      h("label", { for: "f-satisfaction" }, "Satisfaction"),
-      h("div", { class: "score", role: "radiogroup", "aria-label": "Satisfaction score" },
+      h("p", { class: "dialog-lead" }, tr("ticket.callback_lead")),
+      h("p", { class: "form-label", id: "f-satisfaction" }, tr("ticket.satisfaction")),
+      h("div", { class: "score", role: "radiogroup", "aria-labelledby": "f-satisfaction" },
         Array.from({ length: 10 }, (_, i) =>
-          h("label", { class: "score-opt" }, h("input", { type: "radio", name: "satisfaction", value: i + 1, required: true }), h("span", null, String(i + 1))),
+          h("label", { class: "score-opt" }, h("input", { type: "radio", name: "satisfaction", value: i + 1, required: true, "aria-label": String(i + 1) }), h("span", { "aria-hidden": "true" }, String(i + 1))),
         ),
       ),
     );
   }
   const noteNeeded = to === "resolved" || to === "on_hold" || to === "cancelled";
   fields.push(
-    h("label", { for: "f-note" }, to === "resolved" ? "What was done" : "Note"),
-    h("textarea", { id: "f-note", name: "note", rows: 3, maxlength: 2000, required: noteNeeded, placeholder: noteNeeded ? "Required" : "Optional" }),
+    h("label", { for: "f-note" }, to === "resolved" ? tr("ticket.what_done") : tr("ticket.note")),
+    h("textarea", { id: "f-note", name: "note", rows: 3, maxlength: 2000, required: noteNeeded, placeholder: noteNeeded ? tr("form.required") : tr("form.optional") }),
   );
-  const title = `${MOVE_TEXT[to] ? MOVE_TEXT[to].replace("…", "") : label(to)}: #${t.id}`;
+  const title = `${moveDone(to)}: #${t.id}`;
   const res = await dialog(title, h("div", { class: "form-grid" }, h("p", { class: "dialog-lead" }, t.title || ""), fields), {
-    submit: MOVE_TEXT[to] ? MOVE_TEXT[to].replace("…", "") : "Save",
+    submit: moveDone(to),
     danger: to === "cancelled",
     onSubmit: async (fd) => {
       const extra = { note: String(fd.get("note") || "").trim() };
-      if (noteNeeded && !extra.note) throw new Error("Please write a note.");
+      if (noteNeeded && !extra.note) throw new Error(tr("form.note_required"));
       if (to === "assigned") {
         extra.assignee = String(fd.get("assignee") || "");
-        if (!extra.assignee) throw new Error("Choose who does it.");
+        if (!extra.assignee) throw new Error(tr("ticket.assignee_required"));
       }
       if (fd.has("satisfaction")) extra.satisfaction = Number(fd.get("satisfaction"));
-      else if (to === "closed" && t.source === "person") throw new Error("Choose a satisfaction score.");
+      else if (to === "closed" && t.source === "person") throw new Error(tr("ticket.score_required"));
       return transition(t, to, extra);
     },
   });
   if (res) {
-    toast(`Ticket #${t.id}: ${label(res.status || to)}`, "ok");
+    toast(tr("ticket.moved", { id: t.id, status: tv("status", res.status || to) }), "ok");
     if (onDone) onDone(res);
   }
   return res;
@@ -155,51 +150,51 @@ export async function openTicket(id, onChange) {
   try {
     t = await get(`/api/v1/tickets/${encodeURIComponent(id)}`);
   } catch (err) {
-    toast(err.unavailable && err.status !== 404 ? `Tickets are not available: ${err.message}` : `Ticket #${id}: ${err.message}`, "error");
+    toast(err.unavailable && err.status !== 404 ? tr("ticket.service_failed", { error: err.message }) : tr("ticket.failed", { id, error: err.message }), "error");
     return;
   }
   const breached = breachedList(t);
   const facts = [
-    ["Status", label(t.status)],
-    ["Priority", label(t.priority)],
-    ["Category", label(t.category)],
-    ["Crew", crewName(t.crew)],
-    ["Assignee", memberName(t.assignee) || "—"],
-    ["Device", t.device ? `${deviceName(t.device)} (${t.device})` : "—"],
-    ["Raised by", t.source === "rule" ? `rule ${t.rule || ""}` : "a person"],
-    ["Created", dateTime(t.created_at)],
-    ["Assign by", dateTime(t.assign_by)],
-    ["In progress by", dateTime(t.respond_by)],
-    ["Resolve by", dateTime(t.resolve_by)],
+    [tr("col.status"), tv("status", t.status)],
+    [tr("col.priority"), tv("prio", t.priority)],
+    [tr("ticket.category"), tv("category", t.category)],
+    [tr("ticket.crew"), crewName(t.crew)],
+    [tr("ticket.assignee"), memberName(t.assignee) || "—"],
+    [tr("col.device"), t.device ? `${deviceName(t.device)} (${t.device})` : "—"],
+    [tr("ticket.raised_by"), t.source === "rule" ? tr("ticket.by_rule", { rule: t.rule || "" }) : tr("ticket.by_person")],
+    [tr("ticket.created"), dateTime(t.created_at)],
+    [tr("ticket.assign_by"), dateTime(t.assign_by)],
+    [tr("ticket.respond_by"), dateTime(t.respond_by)],
+    [tr("ticket.resolve_by"), dateTime(t.resolve_by)],
   ];
-  if (t.callback_by) facts.push(["Follow-up call by", dateTime(t.callback_by)]);
-  if (t.resolved_at) facts.push(["Resolved", dateTime(t.resolved_at)]);
-  if (t.closed_at) facts.push(["Closed", dateTime(t.closed_at)]);
-  if (t.satisfaction !== null && t.satisfaction !== undefined) facts.push(["Satisfaction", `${t.satisfaction}/10`]);
-  if (t.repeat_of) facts.push(["Repeat of", `#${t.repeat_of}`]);
-  if (t.alarm_id) facts.push(["Alarm", `#${t.alarm_id}`]);
+  if (t.callback_by) facts.push([tr("ticket.callback_by"), dateTime(t.callback_by)]);
+  if (t.resolved_at) facts.push([tr("ticket.resolved"), dateTime(t.resolved_at)]);
+  if (t.closed_at) facts.push([tr("ticket.closed"), dateTime(t.closed_at)]);
+  if (t.satisfaction !== null && t.satisfaction !== undefined) facts.push([tr("ticket.satisfaction"), tr("ticket.score", { n: t.satisfaction })]);
+  if (t.repeat_of) facts.push([tr("ticket.repeat_of"), `#${t.repeat_of}`]);
+  if (t.alarm_id) facts.push([tr("ticket.alarm"), `#${t.alarm_id}`]);
   const journal = Array.isArray(t.journal) ? t.journal : [];
   const moves = can("ticket_transition") ? nextMoves(t) : [];
   let chosen = null;
   const body = h(
     "div",
     { class: "ticket-detail" },
-    h("div", { class: "td-head" }, h("span", { class: ["prio", `p-${t.priority}`] }, label(t.priority)), h("span", { class: "status-pill" }, label(t.status)), dueChip(t)),
-    h("h3", { class: "td-title" }, t.title || "(untitled)"),
+    h("div", { class: "td-head" }, prioBadge(t.priority), h("span", { class: "status-pill" }, tv("status", t.status)), dueChip(t)),
+    h("h3", { class: "td-title" }, t.title || tr("ticket.untitled")),
     t.description ? h("p", { class: "td-desc" }, t.description) : null,
-    breached.length ? h("p", { class: "breached-line" }, "Missed: ", breached.map((b) => h("span", { class: "chip breach" }, label(b)))) : null,
+    breached.length ? h("p", { class: "breached-line" }, tr("ticket.missed"), " ", breached.map((b) => h("span", { class: "chip breach" }, tv("clock", b)))) : null,
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", null, v)])),
-    h("h3", null, "Journal"),
+    h("h3", null, tr("detail.journal")),
     journal.length
       ? h("ol", { class: "journal" }, journal.slice().reverse().map((j) =>
-          h("li", null, h("span", { class: "j-time mono" }, dateTime(j.at)), h("span", { class: "j-action" }, label(j.action)), j.user ? h("span", { class: "j-user" }, j.user) : null, j.reason ? h("div", { class: "j-reason" }, j.reason) : null),
+          h("li", null, h("span", { class: "j-time mono" }, dateTime(j.at)), h("span", { class: "j-action" }, tv("journal", j.action)), j.user ? h("span", { class: "j-user" }, j.user) : null, j.reason ? h("div", { class: "j-reason" }, j.reason) : null),
         ))
-      : h("p", { class: "muted" }, "Nothing journaled yet."),
+      : h("p", { class: "muted" }, tr("common.no_journal")),
     moves.length
-      ? h("div", { class: "move-row" }, moves.map((m) => h("button", { type: "button", class: ["btn", m === "cancelled" ? "ghost danger-text" : "ghost"], on: { click: (e) => { chosen = m; e.target.closest("dialog").querySelector("[data-act=cancel]").click(); } } }, MOVE_TEXT[m] || label(m))))
+      ? h("div", { class: "move-row" }, moves.map((m) => h("button", { type: "button", class: ["btn", m === "cancelled" ? "ghost danger-text" : "ghost"], on: { click: (e) => { chosen = m; e.target.closest("dialog").querySelector("[data-act=cancel]").click(); } } }, moveText(m))))
       : null,
   );
-  await dialog(`Ticket #${t.id}`, body, { submit: "Done" });
+  await dialog(tr("ticket.title", { id: t.id }), body, { submit: tr("dialog.done") });
   if (chosen) await moveDialog(t, chosen, onChange);
 }
 
@@ -209,26 +204,26 @@ export async function newTicketDialog(onDone) {
   const body = h(
     "div",
     { class: "form-grid" },
-    h("label", { for: "nt-title" }, "Title"),
-    h("input", { id: "nt-title", name: "title", required: true, maxlength: 200, placeholder: "What is wrong, in a few words" }),
-    h("label", { for: "nt-category" }, "Category"),
-    h("select", { id: "nt-category", name: "category" }, CATEGORIES.map((c) => h("option", { value: c }, label(c)))),
-    h("label", { for: "nt-priority" }, "Priority"),
-    h("select", { id: "nt-priority", name: "priority" }, ["low", "medium", "high", "critical"].map((p) => h("option", { value: p, selected: p === "medium" }, label(p)))),
-    h("label", { for: "nt-device" }, "Device"),
-    h("select", { id: "nt-device", name: "device" }, h("option", { value: "" }, "— none —"), devices.map(([id, text]) => h("option", { value: id }, text))),
-    h("label", { for: "nt-desc" }, "Description"),
+    h("label", { for: "nt-title" }, tr("ticket.f_title")),
+    h("input", { id: "nt-title", name: "title", required: true, maxlength: 200, placeholder: tr("ticket.f_title_hint") }),
+    h("label", { for: "nt-category" }, tr("ticket.category")),
+    h("select", { id: "nt-category", name: "category" }, CATEGORIES.map((c) => h("option", { value: c }, tv("category", c)))),
+    h("label", { for: "nt-priority" }, tr("col.priority")),
+    h("select", { id: "nt-priority", name: "priority" }, ["low", "medium", "high", "critical"].map((p) => h("option", { value: p, selected: p === "medium" }, tv("prio", p)))),
+    h("label", { for: "nt-device" }, tr("col.device")),
+    h("select", { id: "nt-device", name: "device" }, h("option", { value: "" }, tr("form.none")), devices.map(([id, text]) => h("option", { value: id }, text))),
+    h("label", { for: "nt-desc" }, tr("ticket.f_description")),
     h("textarea", { id: "nt-desc", name: "description", rows: 3, maxlength: 4000 }),
   );
-  const res = await dialog("New ticket", body, {
-    submit: "Create ticket",
+  const res = await dialog(tr("ticket.new"), body, {
+    submit: tr("ticket.create"),
     onSubmit: async (fd) => {
       const payload = {
         title: String(fd.get("title") || "").trim(),
         category: fd.get("category"),
         priority: fd.get("priority"),
       };
-      if (!payload.title) throw new Error("A title is required.");
+      if (!payload.title) throw new Error(tr("ticket.title_required"));
       if (fd.get("device")) payload.device = fd.get("device");
       const desc = String(fd.get("description") || "").trim();
       if (desc) payload.description = desc;
@@ -236,18 +231,20 @@ export async function newTicketDialog(onDone) {
     },
   });
   if (res) {
-    toast(`Ticket #${res.id} created for ${crewName(res.crew)}`, "ok");
+    toast(tr("ticket.created_for", { id: res.id, crew: crewName(res.crew) }), "ok");
     if (onDone) onDone(res);
   }
 }
 
+/** what: "tickets" or "figures" (the catalogue's unavailable.<what>) */
 export function unavailableNote(err, what) {
+  const name = tr(`unavailable.${what}`);
   return h(
     "div",
     { class: "unavailable", role: "status" },
-    h("h2", null, `${what} not available`),
-    h("p", null, err.status === 404 ? `This gateway does not offer ${what.toLowerCase()} yet (HTTP 404).` : `The ${what.toLowerCase()} service does not answer: ${err.message}.`),
-    h("p", { class: "muted" }, "Alarms and the building view keep working. This page retries every 10 seconds."),
+    h("h2", null, tr("unavailable.title", { what: name })),
+    h("p", null, err.status === 404 ? tr("unavailable.404", { what: name }) : tr("unavailable.down", { what: name, error: err.message })),
+    h("p", { class: "muted" }, tr("unavailable.retry")),
   );
 }
 
@@ -287,12 +284,12 @@ export function mount(root) {
         dataset: { ticketId: String(t.id), status: t.status },
         on: { click: () => openTicket(t.id, load) },
       },
-      h("div", { class: "card-top" }, h("span", { class: ["prio", "small", `p-${t.priority}`] }, label(t.priority)), h("span", { class: "card-id mono" }, `#${t.id}`), t.repeat_of ? h("span", { class: "chip" }, "repeat") : null),
-      h("div", { class: "card-title" }, t.title || "(untitled)"),
+      h("div", { class: "card-top" }, prioBadge(t.priority, true), h("span", { class: "card-id mono" }, `#${t.id}`), t.repeat_of ? h("span", { class: "chip" }, tr("ticket.repeat")) : null),
+      h("div", { class: "card-title" }, t.title || tr("ticket.untitled")),
       t.device ? h("div", { class: "card-sub" }, deviceName(t.device)) : null,
-      h("div", { class: "card-sub" }, t.assignee ? `Assignee: ${memberName(t.assignee)}` : "Unassigned"),
+      h("div", { class: "card-sub" }, t.assignee ? tr("ticket.assignee_is", { name: memberName(t.assignee) }) : tr("ticket.unassigned")),
       dueChip(t, now),
-      breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, `${label(b)} missed`))) : null,
+      breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, tr("ticket.clock_missed", { clock: tv("clock", b) })))) : null,
     );
   }
 
@@ -303,36 +300,36 @@ export function mount(root) {
     const crewOptions = (store.site && store.site.crews) || [];
     replace(
       head,
-      h("h1", { class: "page-title" }, "Tickets"),
+      h("h1", { class: "page-title" }, tr("view.tickets")),
       h("div", { class: "board-stats" },
-        h("span", { class: "stat" }, h("b", null, String(active.length)), " open"),
-        h("span", { class: ["stat", breachedN && "bad"] }, h("b", null, String(breachedN)), " with a missed clock"),
-        h("span", { class: "stat" }, h("b", null, String(ui.tickets.length - active.length)), " closed or cancelled"),
+        h("span", { class: "stat" }, h("b", null, String(active.length)), " ", tr("board.open")),
+        h("span", { class: ["stat", breachedN && "bad"] }, h("b", null, String(breachedN)), " ", tr("board.missed")),
+        h("span", { class: "stat" }, h("b", null, String(ui.tickets.length - active.length)), " ", tr("board.done")),
       ),
       h("div", { class: "board-tools" },
-        h("select", { "aria-label": "Crew", on: { change: (e) => { ui.crew = e.target.value; render(); } } },
-          h("option", { value: "" }, "All crews"),
+        h("select", { "aria-label": tr("ticket.crew"), on: { change: (e) => { ui.crew = e.target.value; render(); } } },
+          h("option", { value: "" }, tr("board.all_crews")),
           crewOptions.map((c) => h("option", { value: c.id, selected: ui.crew === c.id }, c.name)),
         ),
-        h("label", { class: "toggle" }, h("input", { type: "checkbox", checked: ui.showDone, on: { change: (e) => { ui.showDone = e.target.checked; render(); } } }), " closed & cancelled"),
-        can("ticket_create") ? h("button", { type: "button", class: "btn primary", on: { click: () => newTicketDialog(load) } }, "New ticket") : null,
+        h("label", { class: "toggle" }, h("input", { type: "checkbox", checked: ui.showDone, on: { change: (e) => { ui.showDone = e.target.checked; render(); } } }), " ", tr("board.show_done")),
+        can("ticket_create") ? h("button", { type: "button", class: "btn primary", on: { click: () => newTicketDialog(load) } }, tr("ticket.new")) : null,
       ),
     );
     if (ui.error) {
-      replace(board, unavailableNote(ui.error, "Tickets"));
+      replace(board, unavailableNote(ui.error, "tickets"));
       return;
     }
     const statuses = ui.showDone ? [...BOARD_STATUSES, ...DONE_STATUSES] : BOARD_STATUSES;
     board.style.setProperty("--cols", String(statuses.length));
-    const cells = [h("div", { class: "bh corner" }, "Crew")];
+    const cells = [h("div", { class: "bh corner" }, tr("ticket.crew"))];
     for (const st of statuses) {
       const n = ui.tickets.filter((t) => t.status === st && (!ui.crew || t.crew === ui.crew)).length;
-      cells.push(h("div", { class: ["bh", `st-${st}`] }, label(st), h("span", { class: "count" }, String(n))));
+      cells.push(h("div", { class: ["bh", `st-${st}`] }, tv("status", st), h("span", { class: "count" }, String(n))));
     }
     for (const crew of crewsInView()) {
       const mine = ui.tickets.filter((t) => (t.crew || "") === crew);
       const late = mine.filter((t) => !DONE_STATUSES.includes(t.status) && breachedList(t).length).length;
-      cells.push(h("div", { class: "lane" }, h("div", { class: "lane-name" }, crewName(crew)), h("div", { class: "lane-sub" }, `${mine.filter((t) => !DONE_STATUSES.includes(t.status)).length} open`, late ? h("span", { class: "bad" }, ` · ${late} late`) : null)));
+      cells.push(h("div", { class: "lane" }, h("div", { class: "lane-name" }, crewName(crew)), h("div", { class: "lane-sub" }, tr("board.lane_open", { n: mine.filter((t) => !DONE_STATUSES.includes(t.status)).length }), late ? h("span", { class: "bad" }, " · ", tr("board.lane_late", { n: late })) : null)));
       for (const st of statuses) {
         const list = mine
           .filter((t) => t.status === st)
