@@ -211,6 +211,7 @@ class EngineCore:
         value: HitValue | None,
         message: str,
         context: dict[str, Any],
+        message_zh: str = "",
     ) -> RuleHit:
         dev = st.dev
         return RuleHit(
@@ -224,6 +225,7 @@ class EngineCore:
             value=value,
             zone=st.zone,
             message=message,
+            message_zh=message_zh,
             context=context,
         )
 
@@ -243,31 +245,39 @@ class EngineCore:
         ctx = self._context(st, extra)
         ctx["value"] = value
         message = " ".join(r.message.render(ctx).split())
+        message_zh = " ".join(r.message_zh.render(ctx).split()) if r.message_zh else ""
         st.active = True
         st.since = st.last_ts = ts
         st.message = message
         st.value = value
         self._track(st, +1)
-        hits.append(self._hit(st, True, ts, value, message, self._hit_context(st, extra)))
+        hits.append(
+            self._hit(st, True, ts, value, message, self._hit_context(st, extra), message_zh)
+        )
 
     def _clear(self, st: KeyState, ts: int, hits: list[RuleHit]) -> None:
         r = st.rule
         if st.pending is not None or st.clear_pending is not None:
             self._unpend(st)
         value: HitValue | None = st.value
+        message_zh = ""
         if r.kind == "telemetry" and r.value_field is not None:
             value = st.dev.values.get(r.value_field, value)
         if r.clear_message is not None:
             ctx = self._context(st, None)
             ctx["value"] = value
             message = " ".join(r.clear_message.render(ctx).split())
+            if r.clear_message_zh is not None:
+                message_zh = " ".join(r.clear_message_zh.render(ctx).split())
         else:
             message = f"cleared: {st.message}" if st.message else "cleared"
         st.active = False
         st.last_ts = ts
         st.reason = ""
         self._track(st, -1)
-        hits.append(self._hit(st, False, ts, value, message, self._hit_context(st, None)))
+        hits.append(
+            self._hit(st, False, ts, value, message, self._hit_context(st, None), message_zh)
+        )
 
     def _hit_context(self, st: KeyState, extra: dict[str, Any] | None) -> dict[str, HitValue]:
         out: dict[str, HitValue] = {}
