@@ -308,13 +308,17 @@ class Runtime:
                 for link in self.links:
                     tg.create_task(link.run(), name=f"mqtt-{link.name}")
                 if self.serve_http:
+                    app = self.make_app()
                     cfg = uvicorn.Config(
-                        self.make_app(),
+                        app,
                         host=self.settings.http_host,
                         port=self.settings.http_port,
                         log_level="warning",
                         lifespan="off",
                         timeout_graceful_shutdown=3,
+                        # connection limits and the header-read timeout the HTTP layer
+                        # chose (api.server): the runtime knows nothing of HTTP itself
+                        **getattr(app.state, "server_options", {}),
                     )
                     self.http = _Server(cfg)
                     tg.create_task(self.http.serve(), name="http")

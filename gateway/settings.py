@@ -133,6 +133,18 @@ class Settings(BaseSettings):
     influx_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     db_url: str = "sqlite:///./sitewatch.db"
     http_bind: str = "127.0.0.1:8000"
+    # HTTP limits (api.server): a slow or greedy client fails alone
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="concurrent HTTP connections; more get 503"
+    )
+    http_keep_alive_s: float = Field(default=5.0, gt=0, le=300)
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a request's headers must arrive within this"
+    )
+    http_max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    sse_max_clients: int = Field(
+        default=200, ge=1, description="alarm streams per process; more get 503"
+    )
     api_tokens: str = ""
     site: str = Field(default="sc01", pattern=ID_RE)
     site_file: str = Field(
