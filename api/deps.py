@@ -1,30 +1,37 @@
-"""Dependencies of the HTTP API: the running gateway and the caller's identity.
+"""Dependencies of the HTTP API: the running gateway, its services and the caller.
 
-Tokens come from ``SITEWATCH_API_TOKENS`` (``role=token`` pairs). Every route but
-``/healthz`` and ``/metrics`` needs ``Authorization: Bearer <token>`` (the SSE stream also
-takes ``?access_token=``); a missing or wrong token is 401, a role that may not make the
-call is 403.
+A route names what it needs by type (``Annotated`` aliases): :data:`RuntimeDep` (the
+running gateway, ``app.state.runtime``), :data:`AlarmsDep` / :data:`TicketsDep` (its
+services; 503 while one is not running), :data:`CurrentUser` (any role) and
+:data:`Operator` / :data:`OperatorOrTechnician` (those roles or ``admin``, 403 for the
+others).
+
+The caller is a :class:`gateway.people.Principal` established by ``api.auth``: a
+``SITEWATCH_API_TOKENS`` token, an API key or ID token (``Authorization: Bearer``; the
+SSE stream also takes ``?access_token=``), or a session cookie (with ``X-CSRF-Token`` on
+state-changing calls). Every route but ``/healthz``, ``/metrics`` and the sign-in needs
+one; a caller that cannot be established is 401, a role that may not make the call 403.
+Every dependency is ``async``: it runs on the event loop, like the routes, never in a
+worker thread.
 """
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Request, status
+
+from api.auth import authenticate, require
+from gateway.people import Principal
+from rules.vocab import Role
 
 if TYPE_CHECKING:
-    from gateway.app import Runtime
+    from gateway.alarms import AlarmService
+    from gateway.runtime import Runtime
+    from gateway.tickets import TicketService
 
 
-@dataclass(slots=True, frozen=True)
-class Principal:
-    role: str
-    name: str
-
-
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -32,60 +39,25 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 
 
-def _lookup(tokens: dict[str, str], presented: str) -> Principal | None:
-    found: Principal | None = None
-    counts: dict[str, int] = {}
-    for token, role in tokens.items():
-        counts[role] = counts.get(role, 0) + 1
-        # compare against every token: the time taken does not tell which one matched
-        if hmac.compare_digest(token.encode(), presented.encode()) and found is None:
-            n = counts[role]
-            found = Principal(role=role, name=role if n == 1 else f"{role}#{n}")
-    return found
+async def get_alarms(request: Request) -> AlarmService:
+    svc: AlarmService | None = getattr(request.app.state.runtime, "alarms", None)
+    if svc is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "alarm service not running")
+    return svc
 
 
-def authenticate(
-    request: Request,
-    access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
-) -> Principal:
-    rt: Any = request.app.state.runtime
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    presented = value.strip() if scheme.lower() == "bearer" else ""
-    if not presented and access_token and request.url.path.endswith("/stream"):
-        presented = access_token
-    if not presented:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    who = _lookup(rt.tokens, presented)
-    if who is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return who
+async def get_tickets(request: Request) -> TicketService:
+    svc: TicketService | None = getattr(request.app.state.runtime, "tickets", None)
+    if svc is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ticket service not running")
+    return svc
 
+
+AlarmsDep = Annotated["AlarmService", Depends(get_alarms)]
+TicketsDep = Annotated["TicketService", Depends(get_tickets)]
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]
 
 
-def require(*roles: str) -> Any:
-    """A dependency that lets ``admin`` and the given roles through, others get 403."""
-
-    allowed = frozenset(roles) | {"admin"}
-
-    def check(user: CurrentUser) -> Principal:
-        if user.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {user.role!r} may not do this (allowed: {', '.join(sorted(allowed))})",
-            )
-        return user
-
-    return Depends(check)
-
-
-Operator = Annotated[Principal, require("operator")]
-OperatorOrTechnician = Annotated[Principal, require("operator", "technician")]
+Operator = Annotated[Principal, require(Role.OPERATOR)]
+OperatorOrTechnician = Annotated[Principal, require(Role.OPERATOR, Role.TECHNICIAN)]

@@ -25,21 +25,23 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from typing import Any
 
 import uvicorn
 
 from gateway.clock import Clock, SystemClock
 from gateway.decode import ContractDecoder
+from gateway.discovery import HaDiscovery, States, service_states
 from gateway.limits import BoundedDecoder
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
+from gateway.onboarding import register
 from gateway.pipeline import Pipeline
 from gateway.services import SiteServices, build_site
 from gateway.settings import Settings
 from gateway.sinks import make_sink
-from gateway.site import Site, load_site
+from gateway.site import Device, Site, load_site
 from gateway.stages import Decoder
 
 log = logging.getLogger("sitewatch")
@@ -133,6 +135,10 @@ class Runtime:
             publish=self.publish,
         )
         sv.rules.release = self.pipeline.ack_held
+        self.discovery: HaDiscovery | None = None
+        if settings.ha_discovery:
+            disc = self.discovery = HaDiscovery(self.site_id, site, self.publish)
+            self.add_task("ha-discovery", lambda: disc.run(self._ha_states))
         prio = tuple(settings.priority_systems)
         self.pipeline.add_link(self.links[0], skip_systems=prio)
         for link in self.links[1:]:
@@ -178,6 +184,17 @@ class Runtime:
     @property
     def alarm_errors(self) -> int:
         return self.services.rules.errors
+
+    def place_devices(self, devices: Sequence[Device]) -> Site:
+        """Onboarding: place validated devices in the running site (``gateway.onboarding``)."""
+        site = register(self.engine, self.site, devices)
+        self.site = self.services.site = site
+        if self.discovery is not None:
+            self.discovery.set_site(site)
+        return site
+
+    def _ha_states(self) -> States:
+        return service_states(self.services, lambda: self.health()["status"] == "ok")
 
     def ack_alarm(
         self,

@@ -22,11 +22,15 @@ from gateway.alarms import AlarmService
 from gateway.clock import Clock
 from gateway.dispatch import ServiceLevels
 from gateway.events import Hub
+from gateway.maintenance import MaintenanceService
 from gateway.metrics import Metrics
 from gateway.outbox import MqttSender, Outbox
 from gateway.people import People
 from gateway.people.oidc_setup import oidc_from_settings
+from gateway.notify import Notifier
 from gateway.registry import Registry
+from gateway.requests import RequestService
+from gateway.requests.wiring import build_requests
 from gateway.rules_stage import LINK_RULE, RulesStage
 from gateway.settings import Settings
 from gateway.store import open_store
@@ -57,14 +61,20 @@ class SiteServices:
     rules: RulesStage
     hub: Hub
     people: People
+    maintenance: MaintenanceService
+    requests: RequestService
+    notifier: Notifier
     _people_at_ms: int = field(default=0, init=False, repr=False)
 
     def tick(self, now_ms: int) -> None:
-        """Once a second: rule delays and silence, alarm timers, ticket clocks; once a
-        minute: expired sessions and stale lock-out rows."""
+        """Once a second: rule delays and silence, alarm timers, ticket clocks, meters;
+        once a minute: expired sessions and stale lock-out rows, due maintenance; critical
+        alarms unacknowledged 60 s told to the leads and the site manager (notifier)."""
         self.rules.tick(now_ms)
         self.alarms.tick(now_ms / 1000)
         self.tickets.tick(now_ms)
+        self.notifier.tick(now_ms)
+        self.maintenance.tick(now_ms)
         if now_ms - self._people_at_ms >= PEOPLE_TICK_MS:
             self._people_at_ms = now_ms
             self.people.tick()
@@ -94,6 +104,7 @@ def build_site(
     tickets = TicketService(
         db, specs, clock, site, site_id=site_id, alarms=alarms, outbox=outbox,
         levels=ServiceLevels(s.ticket_sla), escalate_at=s.ticket_escalate_at,
+        complaint_reply_h=s.complaint_reply_h,
     )
     rules = RulesStage(engine, alarms, tickets, RuleStateStore(db, clock), clock, site_id)
     rules.restore()
@@ -101,6 +112,10 @@ def build_site(
     people = People(db, clock)
     people.oidc = oidc_from_settings(settings, clock, people.users)
     people.users.sync_from_site(site)  # every crew member a user (idempotent)
+    requests, notifier = build_requests(
+        s, site, clock, db, tickets=tickets, outbox=outbox, alarms=alarms, specs=specs
+    )
+    maintenance = MaintenanceService(db, site, clock, tickets, devices=engine.devices)
 
     def on_alarm_change(seq: int, alarm: dict[str, Any]) -> None:
         hub.publish(seq, alarm)
@@ -114,5 +129,6 @@ def build_site(
     return SiteServices(
         site=site, site_id=site_id, db=db, pack=pack, engine=engine,
         registry=Registry(engine.devices, clock), alarms=alarms, tickets=tickets,
-        outbox=outbox, rules=rules, hub=hub, people=people,
+        outbox=outbox, rules=rules, hub=hub, people=people, requests=requests,
+        notifier=notifier, maintenance=maintenance,
     )

@@ -146,6 +146,15 @@ class Settings(BaseSettings):
         default=200, ge=1, description="alarm streams per process; more get 503"
     )
     api_tokens: str = ""
+    # optional single sign-on: OpenID Connect ID tokens as Bearer tokens (gateway.people.oidc)
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict, description="identity-provider role or group -> sitewatch role"
+    )
+    oidc_user_claim: str = "preferred_username"
     site: str = Field(default="sc01", pattern=ID_RE)
     site_file: str = Field(
         default="", description="path of the site file; empty = the shipped demo site"
@@ -156,6 +165,9 @@ class Settings(BaseSettings):
     rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
     adapters_file: str = Field(
         default="", description="YAML list of adapters for foreign payloads (gateway.adapters)"
+    )
+    ha_discovery: bool = Field(
+        default=False, description="announce zones, crews and health to Home Assistant over MQTT"
     )
     queue_size: int = Field(default=50_000, ge=100, description="readings buffered between stages")
     # bounds (gateway.limits): nothing a device sends makes the gateway grow without limit
@@ -182,6 +194,28 @@ class Settings(BaseSettings):
     )
     ticket_escalate_at: float = Field(
         default=0.8, gt=0, lt=1, description="escalate when this fraction of a clock has run"
+    )
+    # requests from people and notifications (gateway.requests, gateway.notify)
+    public_url: str = Field(
+        default="", description="the address people reach the pages at (QR codes, links)"
+    )
+    portal_secret: str = Field(
+        default="",
+        description="HMAC keys of the zone tokens, comma-separated: the first signs, all are "
+        "accepted (rotation); empty = one made at first start and kept in the state store",
+    )
+    portal_repair_crew: str = Field(
+        default="electrical", pattern=ID_RE, description="crew of a repair asked without device"
+    )
+    complaint_reply_h: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="a complaint's written reply is due within"
+    )
+    smtp_url: str = Field(
+        default="", description="smtp://[user:pass@]host[:port], smtp+starttls://…, smtps://…"
+    )
+    smtp_from: str = Field(default="sitewatch@localhost", description="sender of the e-mails")
+    notify_per_hour: int = Field(
+        default=20, ge=1, le=10_000, description="notifications per person in any hour"
     )
 
     @field_validator("mqtt_url")
@@ -226,6 +260,30 @@ class Settings(BaseSettings):
         from gateway.dispatch import ServiceLevels
 
         ServiceLevels(v)
+        return v
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, v: str) -> str:
+        if v:
+            from gateway.notify.email import parse_smtp_url
+
+            parse_smtp_url(v)
+        return v
+
+    @field_validator("portal_secret")
+    @classmethod
+    def _portal(cls, v: str) -> str:
+        if any(len(k.strip()) < 16 for k in v.split(",") if k.strip()):
+            raise ValueError("each portal key has at least 16 characters")
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError(f"{v!r}: the public URL starts with http:// or https://")
         return v
 
     @field_validator("db_url")

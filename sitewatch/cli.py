@@ -1,4 +1,4 @@
-"""``sitewatch``: the command line (demo, run, simulate, rules check)."""
+"""``sitewatch``: the command line (demo, run, simulate, rules check, users)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from gateway.settings import ROLES, Settings, SettingsError, load_settings
 
@@ -53,9 +54,44 @@ def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[object]]) -> int
 
 
 # -- demo ---------------------------------------------------------------------------------
+#: the demo's people besides the crews of the site file: (id, role, name)
+DEMO_USERS = (
+    ("operator", "operator", "Operator on duty"),
+    ("manager", "manager", "Site manager"),
+    ("viewer", "viewer", "Viewer"),
+    ("admin", "admin", "Administrator"),
+)
+
+
+def _demo_people(rt: Any, password: str) -> None:
+    """Give every demo user (the crews' members and :data:`DEMO_USERS`) the one shared
+    demo ``password`` (new at each start)."""
+    users = rt.people.users
+    for uid, role, name in DEMO_USERS:
+        if users.find(uid) is None:
+            users.add(uid, roles=role, name=name)
+    for user in users.list(active=True):
+        users.set_password(user.id, password)
+
+
+async def _demo_sign_in(rt: Any, password: str) -> None:
+    """Set the demo passwords beside the starting gateway (Argon2 takes a moment per
+    user: hashed in a worker thread, the gateway does not wait), then print them."""
+    try:
+        await asyncio.to_thread(_demo_people, rt, password)
+    except Exception:  # noqa: BLE001 - the demo runs on without sign-in
+        log.exception("cannot set the demo users' password")
+        return
+    crews = ", ".join(f"{m.id} ({c.id})" for c in rt.site.crews for m in c.members)
+    print(f"\n  sign in on the page as any of these users, password {password}:")
+    print(f"    {', '.join(uid for uid, _, _ in DEMO_USERS)}")
+    print(f"    technicians: {crews}\n", flush=True)
+
+
 async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event) -> None:
-    from gateway.app import Runtime
+    from gateway.people import new_password
     from simulators.runner import simulate
+    from sitewatch.bootstrap import build_runtime
 
     broker = None
     protocol = "5"
@@ -65,7 +101,7 @@ async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event)
         broker = await start_broker("127.0.0.1", DEMO_BROKER_PORT)
         settings = settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{DEMO_BROKER_PORT}"})
         protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
-    rt = Runtime(settings, tokens=tokens, mqtt_protocol=protocol)
+    rt = build_runtime(settings, tokens=tokens, mqtt_protocol=protocol)
     url = f"http://{settings.http_bind}"
     print(
         f"\nsitewatch demo: site {settings.site} ({rt.site.name}), {len(rt.site.devices)} devices"
@@ -79,6 +115,7 @@ async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(rt.run(stop), name="gateway")
+            tg.create_task(_demo_sign_in(rt, new_password()), name="demo-sign-in")
             tg.create_task(
                 simulate(
                     settings.mqtt_url,
@@ -119,13 +156,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from gateway.app import Runtime
+    from sitewatch.bootstrap import build_runtime
 
     try:
-        rt = Runtime(settings, mqtt_protocol=args.mqtt_protocol)
+        rt = build_runtime(settings, mqtt_protocol=args.mqtt_protocol)
     except (ValueError, OSError) as exc:
         print(f"sitewatch run: {exc}", file=sys.stderr)
         return 2
+    admin_password = rt.people.users.ensure_admin()
+    if admin_password is not None:  # shown once, here; never logged
+        print(
+            "sitewatch run: no admin could sign in; user 'admin' now has the password "
+            f"{admin_password}\n  change it: sitewatch users set-password admin",
+            flush=True,
+        )
     log.info(
         "gateway for site %s: broker %s, store %s, API http://%s",
         settings.site,
@@ -180,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     rc = rsub.add_parser("check", help="validate a rule pack, every error with its line")
     rc.add_argument("file")
     rc.set_defaults(fn=cmd_rules)
+
+    from sitewatch.users_cli import add_parser as add_users_parser
+
+    add_users_parser(sub)
+
+    from sitewatch.integrator_cli import add_parsers as add_integrator_parsers
+
+    add_integrator_parsers(sub, rsub)  # devices import, record, replay, rules backtest
     return p
 
 

@@ -1,89 +1,103 @@
-"""Alarms: list, detail with journal, acknowledge, shelve, unshelve, and the live stream."""
+"""Alarms: list, detail with journal, acknowledge, shelve, unshelve, and the live stream.
+
+Every route runs on the event loop, where the alarm service lives; the service's
+methods are synchronous and short, so the routes call them directly. Its domain errors
+(unknown alarm 404, a move the alarm's state refuses 409, a bad request 422) reach the
+client through the one handler of ``api.errors``.
+
+The stream is capped: while ``sse_max_clients`` streams are live in this process (the
+hub's subscribers), the next one gets 503 with ``Retry-After`` (``api.server``).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, Operator, RuntimeDep
+from api import sse
+from api.deps import AlarmsDep, CurrentUser, Operator, RuntimeDep
+from api.schemas import (
+    MAX_INT64,
+    AlarmAck,
+    AlarmDetail,
+    AlarmPublic,
+    AlarmShelve,
+    IdPath,
+    Offset,
+    Page,
+)
+from api.server import SSE_RETRY_AFTER_S, setting
+from gateway.errors import Invalid
+from rules.vocab import AlarmState, Priority
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
-State = Literal["active_unacked", "active_acked", "cleared_unacked", "closed", "open"]
-Priority = Literal["critical", "high", "medium", "low"]
+#: a state, or ``open`` for every state but ``closed``
+StateFilter = AlarmState | Literal["open"]
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-class AlarmAck(BaseModel):
-    note: str | None = Field(None, max_length=2000)
+def _since(last_event_id: str | None) -> int | None:
+    """The sequence number of ``Last-Event-ID`` (None when absent or empty)."""
+    if not last_event_id:
+        return None
+    if not _DIGITS.fullmatch(last_event_id) or int(last_event_id) > MAX_INT64:
+        raise Invalid(f"Last-Event-ID must be an integer from 0 to {MAX_INT64}")
+    return int(last_event_id)
 
 
-class AlarmShelve(BaseModel):
-    minutes: int = Field(gt=0, description="how long; the service caps it at its maximum")
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-def _svc(rt: Any) -> Any:
-    if rt.alarms is None:
-        raise HTTPException(503, "alarm service not running")
-    return rt.alarms
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from gateway.alarms import Conflict, Invalid, NotFound
-
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except Invalid as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-@router.get("")
-def list_alarms(
-    rt: RuntimeDep,
+@router.get("", response_model=Page[AlarmPublic])
+async def list_alarms(
+    alarms: AlarmsDep,
     user: CurrentUser,
-    state: State | None = None,
+    state: Annotated[StateFilter | None, Query(description="open: not closed")] = None,
     priority: Priority | None = None,
     device: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    items, total = _svc(rt).list(
+    """Alarms, newest first."""
+    items, total = alarms.list(
         state=state, priority=priority, device=device, limit=limit, offset=offset
     )
     return {"items": items, "total": total}
 
 
-@router.get("/stream")
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "alarm events"}},
+)
 async def stream(
-    request: Request,
     rt: RuntimeDep,
+    alarms: AlarmsDep,
     user: CurrentUser,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    svc = _svc(rt)
-    since: int | None = None
-    if last_event_id:
-        try:
-            since = int(last_event_id)
-        except ValueError:
-            raise HTTPException(422, "Last-Event-ID must be an integer") from None
+    """Server-Sent Events: every open alarm first, then one event ``alarm`` per change
+    (its ``id`` a rising sequence number honoured in ``Last-Event-ID``)."""
+    since = _since(last_event_id)
+    cap = int(setting(getattr(rt, "settings", None), "sse_max_clients"))
+    if rt.alarm_hub.clients >= cap:
+        raise HTTPException(
+            503,
+            f"{cap} live alarm streams already: retry in {SSE_RETRY_AFTER_S} s",
+            headers={"Retry-After": str(SSE_RETRY_AFTER_S)},
+        )
 
     def initial() -> list[tuple[int, dict[str, Any]]]:
         if since is not None:
-            missed = svc.changes_since(since)
+            missed = alarms.changes_since(since)
             if missed is not None:
                 return list(missed)
-        seq = svc.current_seq()
-        return [(seq, a) for a in svc.open_alarms()]
+        seq = alarms.current_seq()
+        return [(seq, a) for a in alarms.open_alarms()]
 
-    gen = rt.alarm_hub.stream(initial, rt.stopping)
+    gen = sse.stream(rt.alarm_hub, initial, rt.stopping)
     return StreamingResponse(
         gen,
         media_type="text/event-stream",
@@ -91,26 +105,34 @@ async def stream(
     )
 
 
-@router.get("/{alarm_id}")
-def get_alarm(alarm_id: int, rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    result: dict[str, Any] = _call(_svc(rt).get, alarm_id)
-    return result
+@router.get("/{alarm_id}", response_model=AlarmDetail)
+async def get_alarm(alarm_id: IdPath, alarms: AlarmsDep, user: CurrentUser) -> dict[str, Any]:
+    """One alarm with its journal."""
+    return alarms.get(alarm_id)
 
 
-# operator actions run on the event loop, like every other change to alarms
+@router.post("/{alarm_id}/ack", response_model=AlarmPublic)
+async def ack(
+    alarm_id: IdPath,
+    rt: RuntimeDep,
+    alarms: AlarmsDep,
+    user: Operator,
+    body: AlarmAck | None = None,
+) -> dict[str, Any]:
+    """Acknowledge (the runtime also tells the rule engine: an event alarm with no
+    clearing condition closes)."""
+    return rt.ack_alarm(alarm_id, user.user, body.note if body else None, audit=user.audit())
 
 
-@router.post("/{alarm_id}/ack")
-async def ack(alarm_id: int, rt: RuntimeDep, user: Operator, body: AlarmAck | None = None) -> Any:
-    _svc(rt)
-    return _call(rt.ack_alarm, alarm_id, user.name, body.note if body else None)
+@router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
+async def shelve(
+    alarm_id: IdPath, body: AlarmShelve, alarms: AlarmsDep, user: Operator
+) -> dict[str, Any]:
+    """Shelve for ``minutes``; a critical alarm is never shelved (409)."""
+    return alarms.shelve(alarm_id, user.user, body.minutes, body.reason, audit=user.audit())
 
 
-@router.post("/{alarm_id}/shelve")
-async def shelve(alarm_id: int, body: AlarmShelve, rt: RuntimeDep, user: Operator) -> Any:
-    return _call(_svc(rt).shelve, alarm_id, user.name, body.minutes, body.reason)
-
-
-@router.post("/{alarm_id}/unshelve")
-async def unshelve(alarm_id: int, rt: RuntimeDep, user: Operator) -> Any:
-    return _call(_svc(rt).unshelve, alarm_id, user.name)
+@router.post("/{alarm_id}/unshelve", response_model=AlarmPublic)
+async def unshelve(alarm_id: IdPath, alarms: AlarmsDep, user: Operator) -> dict[str, Any]:
+    """End a shelve early (409 when the alarm is not shelved)."""
+    return alarms.unshelve(alarm_id, user.user, audit=user.audit())

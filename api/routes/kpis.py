@@ -7,17 +7,36 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, RuntimeDep
+from api.routes.assets import maintenance_of
+from api.schemas import Kpis
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
 
-@router.get("/kpis")
-def kpis(
+@router.get("/kpis", response_model=Kpis)
+async def kpis(
     rt: RuntimeDep,
     user: CurrentUser,
     days: Annotated[float, Query(gt=0, le=366, description="maintenance period, days")] = 30,
 ) -> dict[str, Any]:
-    alarms = rt.alarms.kpis() if rt.alarms is not None else None
+    """Alarm figures over the last 24 h, maintenance figures over ``days``; a part is
+    null while its service is not running."""
+    alarms = getattr(rt, "alarms", None)
     tickets = getattr(rt, "tickets", None)
-    maintenance = tickets.kpis(days=days) if tickets is not None else None
-    return {"alarms": alarms, "maintenance": maintenance}
+    pm = maintenance_of(rt)
+    preventive = pm.figures(days=days) if pm is not None else None
+    requests = getattr(getattr(rt, "services", None), "requests", None)
+    people = requests.figures(days) if requests is not None else None
+    return {
+        "alarms": alarms.kpis() if alarms is not None else None,
+        "maintenance": tickets.kpis(days=days) if tickets is not None else None,
+        # preventive maintenance (contract section 7), over the same ``days``
+        "pm_compliance_pct": preventive["pm_compliance_pct"] if preventive else None,
+        "planned_pct": preventive["planned_pct"] if preventive else None,
+        "pm_overdue": preventive["pm_overdue"] if preventive else None,
+        "preventive": preventive,
+        # requests from people (contract section 9), over the same ``days``
+        "satisfaction": people["satisfaction"] if people else None,
+        "over_standard_time_pct": people["over_standard_time_pct"] if people else None,
+        "requests": people,
+    }

@@ -1,98 +1,127 @@
-"""Tickets: list, detail with journal, raise one (people), move one along its life."""
+"""Tickets: list, detail with journal, raise one (people), move one along its life.
+
+Every route runs on the event loop and calls the ticket service directly (its methods
+are synchronous and short). A move the ticket's life does not allow is the service's
+``IllegalTransition`` / ``ClosedLoop`` (409, the detail lists the allowed moves); the
+one handler of ``api.errors`` maps them.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, OperatorOrTechnician, RuntimeDep
+from api.auth import require
+from api.deps import CurrentUser, OperatorOrTechnician, TicketsDep
+from api.schemas import (
+    IdPath,
+    Offset,
+    Page,
+    TicketCreate,
+    TicketDetail,
+    TicketPublic,
+    TicketTransition,
+)
+from api.schemas_maintenance import ChecklistAnswers, CostEntry
+from gateway.people import Principal
+from rules.vocab import Role
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+#: answers a checklist, records costs: technicians (leads are technicians too) and admins
+Technician = Annotated[Principal, require(Role.TECHNICIAN)]
 
-Status = Literal["open", "assigned", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
-Category = Literal["repair", "cleaning", "security", "complaint", "enquiry"]
-Priority = Literal["critical", "high", "medium", "low"]
-
-
-class TicketCreate(BaseModel):
-    title: str = Field(min_length=1, max_length=256)
-    category: Category
-    priority: Priority
-    device: str | None = Field(None, max_length=64)
-    description: str | None = Field(None, max_length=4000)
+STATUS_HELP = (
+    "one status, or several comma-separated; open_any: every status but closed and cancelled"
+)
 
 
-class TicketTransition(BaseModel):
-    to: Status
-    note: str | None = Field(None, max_length=4000)
-    assignee: str | None = Field(None, max_length=64)
-    satisfaction: int | None = Field(None, ge=1, le=10)
-
-
-def _svc(rt: Any) -> Any:
-    if getattr(rt, "tickets", None) is None:
-        raise HTTPException(503, "ticket service not running")
-    return rt.tickets
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from gateway.tickets import ClosedLoop, Conflict, IllegalTransition, Invalid, NotFound
-
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except (IllegalTransition, ClosedLoop) as exc:
-        raise HTTPException(409, exc.detail()) from None
-    except Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except Invalid as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-@router.get("")
-def list_tickets(
-    rt: RuntimeDep,
+@router.get("", response_model=Page[TicketPublic])
+async def list_tickets(
+    tickets: TicketsDep,
     user: CurrentUser,
-    status: str | None = None,
-    crew: str | None = None,
-    assignee: str | None = None,
+    status: Annotated[str | None, Query(description=STATUS_HELP)] = None,
+    crew: Annotated[str | None, Query(description="a crew id, or me: the caller's")] = None,
+    assignee: Annotated[str | None, Query(description="a user id, or me: the caller")] = None,
     device: str | None = None,
     rule: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    items, total = _call(
-        _svc(rt).list, status, crew, assignee=assignee, device=device, rule=rule,
-        limit=limit, offset=offset,
+    """Tickets, newest first; ``assignee=me`` are the caller's ("my tickets"),
+    ``crew=me`` their crew's."""
+    if assignee == "me":
+        assignee = user.user
+    if crew == "me":
+        crew = user.crew or ""
+    items, total = tickets.list(
+        status, crew, assignee=assignee, device=device, rule=rule, limit=limit, offset=offset
     )
     return {"items": items, "total": total}
 
 
-@router.get("/{ticket_id}")
-def get_ticket(ticket_id: int, rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    result: dict[str, Any] = _call(_svc(rt).get, ticket_id)
-    return result
+@router.get("/{ticket_id}", response_model=TicketDetail)
+async def get_ticket(ticket_id: IdPath, tickets: TicketsDep, user: CurrentUser) -> dict[str, Any]:
+    """One ticket with its journal."""
+    return tickets.get(ticket_id)
 
 
-# changes run on the event loop, like every other change to alarms and tickets
-
-
-@router.post("", status_code=201)
-async def create_ticket(body: TicketCreate, rt: RuntimeDep, user: OperatorOrTechnician) -> Any:
-    return _call(
-        _svc(rt).create, title=body.title, category=body.category, priority=body.priority,
-        device=body.device, description=body.description, user=user.name,
+@router.post("", status_code=201, response_model=TicketPublic)
+async def create_ticket(
+    body: TicketCreate, tickets: TicketsDep, user: OperatorOrTechnician
+) -> dict[str, Any]:
+    """A request or complaint raised by a person: routed to its category's crew."""
+    return tickets.create(
+        title=body.title,
+        category=body.category,
+        priority=body.priority,
+        device=body.device,
+        description=body.description,
+        user=user.user,
+        audit=user.audit(),
     )
 
 
-@router.post("/{ticket_id}/transition")
+@router.post("/{ticket_id}/transition", response_model=TicketPublic)
 async def transition(
-    ticket_id: int, body: TicketTransition, rt: RuntimeDep, user: OperatorOrTechnician
-) -> Any:
-    return _call(
-        _svc(rt).transition, ticket_id, body.to, user.name, note=body.note,
-        assignee=body.assignee, satisfaction=body.satisfaction,
+    ticket_id: IdPath, body: TicketTransition, tickets: TicketsDep, user: OperatorOrTechnician
+) -> dict[str, Any]:
+    """Move a ticket along its life; a move its life does not allow gets 409. A
+    technician moves only tickets of their crew or assigned to them, a lead also
+    reassigns within the crew (403 otherwise); taking an unassigned ticket to
+    ``assigned`` without an assignee takes it oneself."""
+    return tickets.transition(
+        ticket_id,
+        body.to,
+        user.user,
+        note=body.note,
+        assignee=body.assignee,
+        satisfaction=body.satisfaction,
+        principal=user,
+    )
+
+
+@router.post("/{ticket_id}/checklist", response_model=TicketPublic)
+async def answer_checklist(
+    ticket_id: IdPath, body: ChecklistAnswers, tickets: TicketsDep, user: Technician
+) -> dict[str, Any]:
+    """Answer checklist items (``{"answers": {item id: value}}``, contract section 7); a
+    number outside its item's limits opens a corrective ticket linked to this one. Only
+    the ticket's crew or assignee (403 otherwise); 422 for an unknown item or a value of
+    the wrong kind; 409 once the ticket is resolved."""
+    return tickets.answer_checklist(ticket_id, body.answers, user.user, principal=user)
+
+
+@router.post("/{ticket_id}/costs", response_model=TicketPublic)
+async def add_cost(
+    ticket_id: IdPath, body: CostEntry, tickets: TicketsDep, user: Technician
+) -> dict[str, Any]:
+    """Record labour minutes and parts (``name``, ``qty``, ``unit_cost``) on a ticket:
+    its asset's cost to date adds them up."""
+    return tickets.add_cost(
+        ticket_id,
+        user.user,
+        labour_min=body.labour_min,
+        parts=[p.model_dump() for p in body.parts],
+        principal=user,
     )

@@ -1,50 +1,40 @@
-"""The control-room page: ``/`` and its assets under ``/static/``, plus two small reads it
-needs: ``GET /api/v1/me`` (who the token is) and ``GET /api/v1/site`` (zones and devices).
+"""The control-room page: ``/`` and its assets under ``/static/``, plus a small read it
+needs: ``GET /api/v1/site`` (zones and devices; who is calling, ``GET /api/v1/me``, is in
+``api.routes.auth``).
 
-Every asset ships inside the package (``api/static``): no CDN, no build step. The page and
-its assets carry a strict Content-Security-Policy: scripts and styles only from this
-origin, no inline script, no plugins, no framing.
+Every asset ships inside the package (``api/static``): no CDN, no build step. The files
+are served by Starlette's ``StaticFiles`` (:data:`ASSETS`, mounted at ``/static`` by
+``api.main``): each carries an ``ETag`` and ``Cache-Control: no-cache``, so the browser
+revalidates on every load and gets ``304 Not Modified`` while the file is unchanged (a
+new release never runs stale code). Dot-files are never served. The security headers
+(the strict Content-Security-Policy among them) come from ``api.middleware`` on every
+response.
 """
 
 from __future__ import annotations
 
-import mimetypes
-from importlib import resources
-from importlib.resources.abc import Traversable
+import os
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.types import Scope
 
 from api.deps import CurrentUser, RuntimeDep
+from api.schemas import SiteLayout
 
 router = APIRouter(tags=["ui"])
 
-CSP = (
-    "default-src 'none'; "
-    "script-src 'self'; "
-    "style-src 'self'; "
-    "img-src 'self' data:; "
-    "font-src 'self'; "
-    "connect-src 'self'; "
-    "media-src 'none'; "
-    "object-src 'none'; "
-    "base-uri 'none'; "
-    "form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+#: the media types of the page's assets (not left to the host's mime.types)
 TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
@@ -53,55 +43,51 @@ TYPES = {
 }
 
 
-def static_root() -> Traversable:
-    return resources.files("api").joinpath("static")
+def static_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "static"
 
 
-def _asset(path: str) -> Traversable:
-    parts = [p for p in path.split("/") if p]
-    if not parts or any(p in (".", "..") or p.startswith(".") or "\\" in p for p in parts):
-        raise HTTPException(404, "no such asset")
-    node = static_root()
-    for p in parts:
-        node = node.joinpath(p)
-    if not node.is_file():
-        raise HTTPException(404, "no such asset")
-    return node
+class Assets(StaticFiles):
+    """``StaticFiles`` with fixed media types, ``Cache-Control: no-cache`` and no
+    dot-files."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if any(part.startswith(".") and part != "." for part in Path(path).parts):
+            return "", None
+        return super().lookup_path(path)
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        media = TYPES.get(Path(full_path).suffix.lower())
+        response = FileResponse(
+            full_path, status_code=status_code, stat_result=stat_result, media_type=media
+        )
+        response.headers["Cache-Control"] = "no-cache"
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
 
 
-def _serve(path: str, cache: str) -> Response:
-    node = _asset(path)
-    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    media = TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    headers = dict(SECURITY_HEADERS)
-    headers["Cache-Control"] = cache
-    return Response(node.read_bytes(), media_type=media, headers=headers)
+ASSETS = Assets(directory=static_root())
 
 
 @router.get("/", include_in_schema=False)
-def index() -> Response:
-    return _serve("index.html", "no-cache")
+async def index(request: Request) -> Response:
+    return await ASSETS.get_response("index.html", request.scope)
 
 
 @router.get("/index.html", include_in_schema=False)
-def index_html() -> RedirectResponse:
+async def index_html() -> RedirectResponse:
     return RedirectResponse("/", status_code=308)
 
 
-@router.get("/static/{path:path}", include_in_schema=False)
-def static(path: str) -> Response:
-    # revalidated each load (ETag-free, small files): a new release never runs stale code
-    return _serve(path, "no-cache")
-
-
-@router.get("/api/v1/me")
-def me(user: CurrentUser) -> dict[str, Any]:
-    """Who the token belongs to: the page shows only what this role may do."""
-    return {"role": user.role, "name": user.name}
-
-
-@router.get("/api/v1/site")
-def site(rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
+@router.get("/api/v1/site", response_model=SiteLayout)
+async def site(rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
     """The site's layout for the building view: zones with their devices (names from the
     site file; devices registered on their first message join their zone, or none), and
     the crews with their members' names (no phone numbers)."""

@@ -30,6 +30,7 @@ from gateway.alarms.masks import Masks
 from gateway.alarms.model import UNACKED_STATES, Alarm, Key, unshelve
 from gateway.clock import iso_ms
 from gateway.errors import Conflict
+from gateway.people.audit import Audit, audit_detail
 from gateway.store import journal as jr
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import AlarmState, Priority
@@ -161,7 +162,13 @@ class Lifecycle:
 
     # --------------------------------------------------------- operator actions
     def ack(
-        self, cur: Alarm, spec: RuleSpec | None, user: str, note: str | None, now: int
+        self,
+        cur: Alarm,
+        spec: RuleSpec | None,
+        user: str,
+        note: str | None,
+        now: int,
+        audit: Audit | None = None,
     ) -> tuple[AlarmChanges, Alarm]:
         if cur.state not in UNACKED_STATES:
             raise Conflict(f"alarm {cur.id} is {cur.state}: nothing to acknowledge")
@@ -180,14 +187,14 @@ class Lifecycle:
                 unshelve(new)
         else:
             new.state = S.ACTIVE_ACKED
-        work.log(new, "ack", actor=user, reason=note or None, detail=detail)
+        work.log(new, "ack", actor=user, reason=note or None, detail=audit_detail(audit, detail))
         self._masks.suppressor_changed(work, cur, new)
         work.emit(new, "ack", False)
         return work, new
 
     @staticmethod
     def shelve(
-        cur: Alarm, user: str, minutes: int, reason: str, now: int
+        cur: Alarm, user: str, minutes: int, reason: str, now: int, audit: Audit | None = None
     ) -> tuple[AlarmChanges, Alarm]:
         if cur.priority == Priority.CRITICAL:
             raise Conflict(f"alarm {cur.id} is critical: critical alarms are never shelved")
@@ -202,19 +209,21 @@ class Lifecycle:
             "shelve",
             actor=user,
             reason=reason,
-            detail={"minutes": minutes, "until": iso_ms(new.shelved_until_ms)},
+            detail=audit_detail(audit, {"minutes": minutes, "until": iso_ms(new.shelved_until_ms)}),
         )
         work.emit(new, "shelve", False)
         return work, new
 
     @staticmethod
-    def unshelve(cur: Alarm, user: str, now: int) -> tuple[AlarmChanges, Alarm]:
+    def unshelve(
+        cur: Alarm, user: str, now: int, audit: Audit | None = None
+    ) -> tuple[AlarmChanges, Alarm]:
         if not cur.shelved:
             raise Conflict(f"alarm {cur.id} is not shelved")
         work = AlarmChanges(now)
         new = work.edit(cur)
         unshelve(new)
-        work.log(new, "unshelve", actor=user)
+        work.log(new, "unshelve", actor=user, detail=audit_detail(audit))
         work.emit(new, "unshelve", new.state == S.ACTIVE_UNACKED and not new.masked)
         return work, new
 

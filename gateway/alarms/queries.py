@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from gateway.alarms.model import OPEN_STATES, STATES, AlarmDict, Change
 from gateway.alarms.store import from_row, oldest_kept, read_seq
 from gateway.errors import Invalid, NotFound
+from gateway.people.audit import with_by
 from gateway.store import journal as jr
 from gateway.store import models as m
 from gateway.store.filters import parse_id, split_values
@@ -78,7 +79,7 @@ class AlarmQueries:
             if row is None:
                 raise NotFound(f"no alarm {alarm_id}")
             out = from_row(row).public()
-            out["journal"] = jr.entries(conn, alarm_id=aid)
+            out["journal"] = with_by(jr.entries(conn, alarm_id=aid))
         return out
 
     def changes_since(self, seq: int, limit: int = 1000) -> Changes | None:

@@ -25,12 +25,14 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
 from gateway.errors import Invalid
+from gateway.people.audit import Audit, audit_detail
 from gateway.site import Site
 from gateway.store import journal as jr
 from gateway.tickets.lifecycle import Lifecycle
 from gateway.tickets.model import (
     CATEGORIES,
     CATEGORY_CREW,
+    CHANNEL_STAFF,
     SYSTEM_ACTOR,
     SYSTEM_CREW,
     Ticket,
@@ -255,10 +257,19 @@ class Intake:
         user: str,
         device: str | None = None,
         description: str | None = None,
+        audit: Audit | None = None,
+        source: str = TicketSource.PERSON,
+        channel: str | None = CHANNEL_STAFF,
+        zone: str | None = None,
+        repair_crew: str | None = None,
+        then: Callable[[TicketTx, Ticket], None] | None = None,
     ) -> TicketDict:
         """A request or complaint raised by a person, routed by category and dispatched.
         :class:`Invalid` for an empty title, unknown category, priority or device, or a
-        repair with no device."""
+        repair with no device (unless ``repair_crew`` says who takes such a repair: the
+        request page's). ``source`` is ``person`` (staff entered it; ``channel`` ``staff``
+        or ``phone``) or ``portal``; ``then(ttx, ticket)`` runs in the same transaction
+        once the ticket is stored (the request page's own row)."""
         if not title or not title.strip():
             raise Invalid("title is required")
         if category not in CATEGORIES:
@@ -272,7 +283,9 @@ class Intake:
             dev = self.site.device(device)
             if dev is None:
                 raise Invalid(f"no device {device!r} at this site")
-        if category == TicketCategory.REPAIR:
+        if category == TicketCategory.REPAIR and dev is None and repair_crew:
+            crew = repair_crew
+        elif category == TicketCategory.REPAIR:
             if dev is None:
                 raise Invalid(
                     "a repair request names its device (the device's system picks the crew)"
@@ -288,13 +301,17 @@ class Intake:
                 description=description,
                 category=category,
                 priority=priority,
-                source=TicketSource.PERSON,
+                source=source,
+                channel=channel,
                 crew=crew,
                 device=device or None,
                 system=dev.system if dev else None,
-                zone=dev.zone if dev else None,
+                zone=dev.zone if dev else zone,
                 created_by=user,
             )
-            return self._life.open(ttx, t, actor=user, reason=description).public()
+            self._life.open(ttx, t, actor=user, reason=description, detail=audit_detail(audit))
+            if then is not None:
+                then(ttx, t)
+            return t.public()
 
         return self._run(op)

@@ -1,18 +1,25 @@
 """How a ticket moves along its life (:data:`~gateway.tickets.model.TRANSITIONS`).
 
 A move the life does not allow raises :class:`IllegalTransition` (HTTP 409, with the
-allowed moves). Closed-loop check: a rule's ticket cannot be ``resolved`` while its
-condition is still active (the alarm is active) unless a note says why
+allowed moves). A ticket with a checklist is not ``resolved`` while a required item
+is unanswered (``ChecklistIncomplete``, 409, naming them). Closed-loop check: a rule's
+ticket cannot be ``resolved`` while its condition is still active (the alarm is active)
+unless a note says why
 (:class:`ClosedLoop`, 409); nor closed by hand while active (it closes itself once back
 to normal). A person's ticket is ``closed`` by the follow-up call with ``satisfaction``
-1–10 (required). While a rule's ticket is ``in_progress`` (or ``on_hold`` in between)
+1–10 (required; a survey's ``overall`` answer stands for it); a complaint is not
+``closed`` before its written reply is recorded (:class:`Conflict`, 409). While a
+rule's ticket is ``in_progress`` (or ``on_hold`` in between)
 its device's alarms of that rule are out of service (``AlarmLink.set_out_of_service``,
 after commit); they return to service when it is resolved or cancelled. ``critical``
 alarms never go out of service (journaled as such).
 
 :meth:`Lifecycle.transition` is a sequence of steps: check the move, apply the target
 status's own step (assign, start, resolve, close, cancel), plan the alarms' return to
-service, journal, close a verified rule ticket, breach late clocks, save.
+service, journal, close a verified rule ticket, breach late clocks, save. A move made
+for a person (``Move.principal``) is first checked against their rights
+(``gateway.tickets.rights``: 403 before anything changes) and journals who made it
+(``Move.audit``: ``by``, ``by_name``, ``via``, ``via_id``; a satisfaction score too).
 """
 
 from __future__ import annotations
@@ -23,14 +30,18 @@ from typing import Any
 
 from gateway.dispatch import Roster
 from gateway.errors import Conflict, Invalid
+from gateway.people.audit import Audit, audit_detail
+from gateway.people.principal import Principal
 from gateway.tickets.assign import Assigner
+from gateway.tickets.checklist import ChecklistIncomplete, unanswered
 from gateway.tickets.errors import ClosedLoop, IllegalTransition
 from gateway.tickets.links import AlarmLink
-from gateway.tickets.model import STATUSES, TRANSITIONS, WORKING, Ticket
+from gateway.tickets.model import PEOPLE_SOURCES, STATUSES, TRANSITIONS, WORKING, Ticket
+from gateway.tickets.rights import check_rights
 from gateway.tickets.sla import Sla
 from gateway.tickets.store import TicketTx
 from rules.model import RuleSpec
-from rules.vocab import Priority, TicketSource, TicketStatus
+from rules.vocab import Priority, TicketCategory, TicketSource, TicketStatus
 
 S = TicketStatus
 
@@ -45,6 +56,10 @@ class Move:
     note: str | None = None
     assignee: str | None = None
     satisfaction: int | None = None
+    #: who asks (``None``: the gateway itself or a caller that checked already)
+    principal: Principal | None = None
+    #: ``Principal.audit()``: journaled with the move
+    audit: Audit | None = None
     old: Ticket | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -90,6 +105,8 @@ class Lifecycle:
     def new(self, ttx: TicketTx, *, priority: str, category: str, **fields: Any) -> Ticket:
         """A new ticket at ``ttx.now`` (status ``open``, its clocks running)."""
         assign_by, respond_by, resolve_by = self._sla.clocks(priority, category, ttx.now)
+        if category == TicketCategory.COMPLAINT and "reply_by_ms" not in fields:
+            fields["reply_by_ms"] = ttx.now + self._sla.reply_ms
         return Ticket(
             priority=priority,
             category=category,
@@ -132,11 +149,15 @@ class Lifecycle:
     # ------------------------------------------------------------------- moving
     def transition(self, ttx: TicketTx, move: Move) -> Ticket:
         old = ttx.load(move.tid)
+        if move.principal is not None:
+            move.assignee = check_rights(
+                move.principal, old, move.to, move.assignee, self._roster.members()
+            )
         allowed = TRANSITIONS[old.status]
         if move.to not in allowed:
             raise IllegalTransition(move.tid, old.status, move.to, allowed)
         move.old = old
-        move.detail = {"from": old.status, "to": move.to}
+        move.detail = audit_detail(move.audit, {"from": old.status, "to": move.to})
         new = ttx.edit(old)
         new.status = move.to
         step = self._steps.get(move.to)
@@ -186,6 +207,9 @@ class Lifecycle:
 
     def _resolve(self, ttx: TicketTx, move: Move, new: Ticket) -> None:
         assert move.old is not None
+        missing = unanswered(new.checklist, new.answers)
+        if missing:
+            raise ChecklistIncomplete(move.tid, missing)
         active = self.is_active(new)
         if active and new.source == TicketSource.RULE and move.note is None:
             raise ClosedLoop(
@@ -199,12 +223,19 @@ class Lifecycle:
             )
         move.detail["condition_active"] = active
         new.resolved_at_ms = ttx.now
-        if new.source == TicketSource.PERSON:
+        if new.source in PEOPLE_SOURCES:
             self._sla.start_callback(new, ttx.now)
 
     def _close(self, ttx: TicketTx, move: Move, new: Ticket) -> None:
         assert move.old is not None
-        if new.source == TicketSource.PERSON:
+        if new.category == TicketCategory.COMPLAINT and not new.reply:
+            raise Conflict(
+                f"ticket {move.tid}: a complaint is closed once the written reply to the "
+                "complainant is recorded (POST /api/v1/tickets/{id}/reply)"
+            )
+        if new.source in PEOPLE_SOURCES:
+            if move.satisfaction is None and new.survey:
+                move.satisfaction = int(new.survey["overall"])  # the person's own answer
             if move.satisfaction is None:
                 raise Invalid(
                     "closing a ticket raised by a person needs the "

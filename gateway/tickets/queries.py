@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from gateway.errors import Invalid, NotFound
+from gateway.people.audit import with_by
 from gateway.store import journal as jr
 from gateway.store import models as m
 from gateway.store.filters import parse_id, split_values
@@ -40,7 +41,7 @@ class TicketQueries:
             if row is None:
                 raise NotFound(f"no ticket {ticket_id}")
             out = from_row(row).public()
-            out["journal"] = jr.entries(conn, ticket_id=tid)
+            out["journal"] = with_by(jr.entries(conn, ticket_id=tid))
         return out
 
     def list(

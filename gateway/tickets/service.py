@@ -28,23 +28,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from gateway.clock import Clock, iso_ms
-from gateway.dispatch import Roster, ServiceLevels
+from gateway.dispatch import HOUR_MS, Roster, ServiceLevels
 from gateway.outbox import Outbox
+from gateway.people.audit import Audit
+from gateway.people.principal import Principal
 from gateway.store.db import reader
 from gateway.store.filters import parse_id
 from gateway.store.work import Listeners, Tx, UnitOfWork
 from gateway.tickets.assign import Assigner
+from gateway.tickets.feedback import record_reply, record_survey
 from gateway.tickets.intake import Intake
 from gateway.tickets.kpis import ticket_kpis
 from gateway.tickets.lifecycle import Lifecycle, Move, check_move
 from gateway.tickets.links import AlarmLink
 from gateway.tickets.model import DAY_MS, Ticket, TicketDict
+from gateway.tickets.preventive import Preventive
 from gateway.tickets.queries import TicketQueries
+from gateway.tickets.rights import check_rights
 from gateway.tickets.sla import Sla
 from gateway.tickets.store import TicketTx
 from rules.model import RuleHit, RuleSpec
@@ -53,6 +59,16 @@ from rules.site import Site
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, TicketDict], None]
+
+
+class TicketNotifier(Protocol):
+    """Told of each changed ticket inside the change's transaction (``conn``), so what
+    it queues (``gateway.notify``: the durable outbox) is stored if and only if the
+    change is."""
+
+    def on_ticket(
+        self, conn: Connection, t: Ticket, changes: Sequence[str], now_ms: int
+    ) -> None: ...
 R = TypeVar("R")
 _Tickets = list[TicketDict]
 
@@ -78,6 +94,7 @@ class TicketService:
         levels: ServiceLevels | None = None,
         escalate_at: float = 0.8,
         repeat_window_days: float = 30.0,
+        complaint_reply_h: float = 24.0,
     ) -> None:
         self._specs = dict(specs)
         self._clock = clock
@@ -86,7 +103,11 @@ class TicketService:
         self.roster = Roster(site)
         self.outbox = outbox
         self.levels = levels or ServiceLevels()
-        self._sla = Sla(self.levels, self.roster, escalate_at)
+        self._sla = Sla(
+            self.levels, self.roster, escalate_at, reply_ms=round(complaint_reply_h * HOUR_MS)
+        )
+        #: told of every change inside its transaction (``gateway.notify``), or ``None``
+        self.notifier: TicketNotifier | None = None
         self.escalate_at = escalate_at
         self.repeat_window_ms = int(repeat_window_days * DAY_MS)
         self._uow = UnitOfWork(engine, clock, name="tickets", retries=3)
@@ -97,6 +118,7 @@ class TicketService:
         self._intake = Intake(
             self._specs, site, self._life, self._run, repeat_window_ms=self.repeat_window_ms
         )
+        self._pm = Preventive(self._life, self._run)
 
     @property
     def alarms(self) -> AlarmLink | None:
@@ -128,8 +150,12 @@ class TicketService:
         user: str,
         device: str | None = None,
         description: str | None = None,
+        audit: Audit | None = None,
+        **origin: Any,
     ) -> TicketDict:
-        """A request or complaint raised by a person (see ``gateway.tickets.intake``)."""
+        """A request or complaint raised by a person (see ``gateway.tickets.intake``);
+        ``user`` is their id, ``audit`` (``Principal.audit()``) is journaled; ``origin``:
+        ``source``, ``channel``, ``zone``, ``repair_crew``, ``then`` (the request page)."""
         return self._intake.create(
             title=title,
             category=category,
@@ -137,7 +163,30 @@ class TicketService:
             user=user,
             device=device,
             description=description,
+            audit=audit,
+            **origin,
         )
+
+    def reply(
+        self, ticket_id: int | str, text: str, user: str, *, principal: Principal | None = None
+    ) -> TicketDict:
+        """Record the written reply to a complaint (``gateway.tickets.feedback``); a
+        technician replies on their crew's or their own tickets only (403)."""
+        tid = parse_id(ticket_id, "ticket")
+        audit = None if principal is None else principal.audit()
+
+        def op(ttx: TicketTx) -> TicketDict:
+            if principal is not None:
+                old = ttx.load(tid)
+                check_rights(principal, old, old.status, None, self.roster.members())
+            return record_reply(ttx, tid, text, user, audit).public()
+
+        return self._run(op)
+
+    def record_survey(self, ticket_id: int | str, answers: Mapping[str, Any]) -> TicketDict:
+        """The person's survey on their resolved request, once (409 after)."""
+        tid = parse_id(ticket_id, "ticket")
+        return self._run(lambda ttx: record_survey(ttx, tid, answers, "requester").public())
 
     def transition(
         self,
@@ -148,16 +197,61 @@ class TicketService:
         note: str | None = None,
         assignee: str | None = None,
         satisfaction: int | None = None,
+        principal: Principal | None = None,
     ) -> TicketDict:
-        """Move a ticket along its life (see ``gateway.tickets.lifecycle``). Raises
-        :class:`NotFound`, :class:`IllegalTransition`, :class:`ClosedLoop`,
-        :class:`Conflict` or :class:`Invalid`."""
+        """Move a ticket along its life (see ``gateway.tickets.lifecycle``) as ``user``
+        (id); with ``principal`` (the person asking) their rights are checked first
+        (``gateway.tickets.rights``: :class:`Forbidden`) and who they are is journaled.
+        Raises :class:`NotFound`, :class:`IllegalTransition`, :class:`ClosedLoop`,
+        :class:`Conflict`, :class:`Invalid` or :class:`Forbidden`."""
         tid = parse_id(ticket_id, "ticket")
         note = check_move(to, user, satisfaction, note)
         move = Move(
-            tid=tid, to=to, user=user, note=note, assignee=assignee, satisfaction=satisfaction
+            tid=tid,
+            to=to,
+            user=user,
+            note=note,
+            assignee=assignee,
+            satisfaction=satisfaction,
+            principal=principal,
+            audit=None if principal is None else principal.audit(),
         )
         return self._run(lambda ttx: self._life.transition(ttx, move).public())
+
+    # ------------------------------------------------- preventive maintenance
+    def open_preventive(self, **occurrence: Any) -> TicketDict | None:
+        """Open one occurrence of a plan on an asset (``gateway.tickets.preventive``);
+        ``None`` when that occurrence has its ticket already."""
+        return self._pm.open(**occurrence)
+
+    def answer_checklist(
+        self,
+        ticket_id: int | str,
+        answers: Mapping[str, Any],
+        user: str,
+        *,
+        principal: Principal | None = None,
+    ) -> TicketDict:
+        """Record checklist answers (an item out of limits opens a corrective ticket)."""
+        audit = None if principal is None else principal.audit()
+        tid = parse_id(ticket_id, "ticket")
+        return self._pm.answer(tid, answers, user, principal=principal, audit=audit)
+
+    def add_cost(
+        self,
+        ticket_id: int | str,
+        user: str,
+        *,
+        labour_min: float | None = None,
+        parts: Sequence[Mapping[str, Any]] = (),
+        principal: Principal | None = None,
+    ) -> TicketDict:
+        """Record labour minutes and parts (``name``, ``qty``, ``unit_cost``) on a ticket."""
+        audit = None if principal is None else principal.audit()
+        tid = parse_id(ticket_id, "ticket")
+        return self._pm.add_cost(
+            tid, user, labour_min=labour_min, parts=parts, principal=principal, audit=audit
+        )
 
     # -------------------------------------------------------------------- time
     def tick(self, now_ms: int | None = None) -> _Tickets:
@@ -236,6 +330,9 @@ class TicketService:
         return self._uow.run(attempt)
 
     def _notify_outbox(self, ttx: TicketTx) -> None:
+        if self.notifier is not None:
+            for _tid, (t, changes) in ttx.changes.items():
+                self.notifier.on_ticket(ttx.conn, t, changes, ttx.now)
         if self.outbox is None:
             return
         for tid, (t, changes) in ttx.changes.items():

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.ui import static_root
-from gateway.app import Runtime
 from gateway.settings import load_settings
+from sitewatch.bootstrap import build_runtime
 from tests.browser.live import TOKENS
 
 
@@ -23,7 +23,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         db_url=f"sqlite:///{tmp_path}/state.db",
         telemetry_db=str(tmp_path / "telemetry.db"),
     )
-    rt = Runtime(settings, tokens={t: r for r, t in TOKENS.items()}, serve_http=False)
+    rt = build_runtime(settings, tokens={t: r for r, t in TOKENS.items()}, serve_http=False)
     with TestClient(rt.make_app()) as c:
         yield c
 
@@ -60,17 +60,19 @@ def test_no_asset_writes_data_as_markup() -> None:
         text = js.read_text(encoding="utf-8")
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in text, f"{js.name} uses {sink}"
-    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", "".join(
-        p.read_text(encoding="utf-8") for p in root.rglob("*") if p.suffix in (".js", ".css")
-    )), "an asset refers to another origin"
+    assert not re.search(
+        r"https?://(?!www\.w3\.org/2000/svg)",
+        "".join(
+            p.read_text(encoding="utf-8") for p in root.rglob("*") if p.suffix in (".js", ".css")
+        ),
+    ), "an asset refers to another origin"
 
 
 def test_me_and_site(client: TestClient) -> None:
     assert client.get("/api/v1/me").status_code == 401
-    assert client.get("/api/v1/me", headers=auth("technician")).json() == {
-        "role": "technician",
-        "name": "technician",
-    }
+    me = client.get("/api/v1/me", headers=auth("technician")).json()
+    assert me["role"] == "technician" and me["name"] == "technician"
+    assert me["roles"] == ["technician"] and me["user"] == "technician"
     site: dict[str, Any] = client.get("/api/v1/site", headers=auth("viewer")).json()
     assert site["timezone"] == "Asia/Shanghai"
     lobby = next(z for z in site["zones"] if z["id"] == "lobby")
