@@ -105,9 +105,11 @@ class AlarmPublic(Public):
 
 
 class AlarmDetail(AlarmPublic):
-    """One alarm with its journal, oldest entry first."""
+    """One alarm with its journal, oldest entry first (an energy-waste alarm also with the
+    kWh its device used while it was active)."""
 
     journal: list[JournalEntry]
+    wasted_kwh: float | None = None
 
 
 class AlarmAck(BaseModel):

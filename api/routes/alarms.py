@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import sse
 from api.deps import AlarmsDep, CurrentUser, Operator, RuntimeDep
+from api.routes.figures import figures_of
 from api.schemas import (
     MAX_INT64,
     AlarmAck,
@@ -31,6 +32,7 @@ from api.schemas import (
 )
 from api.server import SSE_RETRY_AFTER_S, setting
 from gateway.errors import Invalid
+from gateway.figures.service import WASTE_RULES
 from rules.vocab import AlarmState, Priority
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
@@ -106,9 +108,15 @@ async def stream(
 
 
 @router.get("/{alarm_id}", response_model=AlarmDetail)
-async def get_alarm(alarm_id: IdPath, alarms: AlarmsDep, user: CurrentUser) -> dict[str, Any]:
-    """One alarm with its journal."""
-    return alarms.get(alarm_id)
+async def get_alarm(
+    alarm_id: IdPath, request: Request, rt: RuntimeDep, alarms: AlarmsDep, user: CurrentUser
+) -> dict[str, Any]:
+    """One alarm with its journal; an energy-waste alarm also with the energy its device
+    used while it was active (``wasted_kwh``)."""
+    alarm = alarms.get(alarm_id)
+    if alarm["rule"] in WASTE_RULES:
+        alarm["wasted_kwh"] = (await figures_of(request, rt).alarm_waste(alarm_id))["kwh"]
+    return alarm
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)

@@ -14,6 +14,7 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 NOT_JSON = {
     ("get", "/metrics"): "text/plain",
     ("get", "/api/v1/alarms/stream"): "text/event-stream",
+    ("get", "/api/v1/reports/monthly"): "text/html",
 }
 
 
