@@ -85,11 +85,26 @@ class Page:
         d.dismiss()
 
     def sign_in(self, role: str, view: str = "") -> None:
+        """Sign in with the role's shared token (the form's "use an access token")."""
         self.page.goto(f"{self.gw.base}/" + (f"#/{view}" if view else ""))
+        self.page.click("form.signin-card .signin-switch")
         self.page.fill("#token", TOKENS[role])
         self.page.click("form.signin-card button[type=submit]")
         self.page.wait_for_selector(f".role[data-role={role}]", state="attached")
         self.page.wait_for_selector(".conn.c-live", state="attached", timeout=10_000)
+
+    def sign_in_as(self, user: str, password: str, view: str = "") -> None:
+        """Sign in as a person (user id and password) and wait for the live stream."""
+        self.page.goto(f"{self.gw.base}/" + (f"#/{view}" if view else ""))
+        self.submit_password(user, password)
+        self.page.wait_for_selector(f".who[data-user='{user}']", state="attached")
+        self.page.wait_for_selector(".conn.c-live", state="attached", timeout=10_000)
+
+    def submit_password(self, user: str, password: str) -> None:
+        """Fill the sign-in form's id and password and submit it (the page is on it)."""
+        self.page.fill("#user", user)
+        self.page.fill("#password", password)
+        self.page.click("form.signin-card button[type=submit]")
 
     def go(self, view: str, ready: str) -> None:
         """Show another view of the signed-in page and wait for ``ready`` to be there."""

@@ -208,6 +208,34 @@ class LiveGateway:
         r.raise_for_status()
         return r.json()
 
+    # -- people ---------------------------------------------------------------------
+    def add_user(
+        self,
+        user_id: str,
+        password: str,
+        *,
+        roles: str = "operator",
+        name: str | None = None,
+        crew: str | None = None,
+    ) -> None:
+        """A person who signs in with ``password`` (``runtime.people.users``; Argon2 runs
+        here, in the test's thread, as ``sitewatch users`` would beside the gateway)."""
+        users = self.runtime.people.users
+        users.add(user_id, roles=roles, name=name, crew=crew)
+        users.set_password(user_id, password)
+
+    def set_password(self, user_id: str, password: str) -> None:
+        """A password for a user the gateway has (a crew member of the site file)."""
+        self.runtime.people.users.set_password(user_id, password)
+
+    def login(self, user: str, password: str) -> httpx.Response:
+        """``POST /api/v1/auth/login`` from outside the browser (its cookies are not kept)."""
+        return httpx.post(
+            self.base + "/api/v1/auth/login",
+            json={"user": user, "password": password},
+            timeout=10,
+        )
+
     def wait_for(self, fn: Any, timeout: float = 5.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         last: Any = None

@@ -137,6 +137,7 @@ def _control_room(page: Any, base: str) -> None:
     """Sign in as the operator and open the overheating zone's alarm (its chart tells the
     story) in the detail pane."""
     page.goto(base + "/")
+    page.click("form.signin-card .signin-switch")  # the token field is behind the switch
     page.fill("#token", TOKENS["operator"])
     page.click("form.signin-card button[type=submit]")
     page.wait_for_selector(".conn.c-live")
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 page = phone.new_page()
                 page.goto(gw.base + "/")
+                page.click("form.signin-card .signin-switch")  # the token field is behind the switch
                 page.fill("#token", TOKENS["technician"])
                 page.click("form.signin-card button[type=submit]")
                 page.wait_for_selector(".tech-list .tcard", timeout=8000)

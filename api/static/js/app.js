@@ -1,9 +1,10 @@
-// The page: sign-in with a token, the shell (navigation, status, flood banner), the views.
+// The page: sign-in (a person's id and password, or an access token), the shell (navigation,
+// the signed-in person and sign-out, status, flood banner), the views.
 
-import { api, session } from "./api.js";
+import { api, hasRole, isPerson, session, signIn, signOut as endSession } from "./api.js";
 import * as building from "./building.js";
 import * as control from "./control.js";
-import { clock, h, replace, s, setTimeZone } from "./dom.js";
+import { clock, duration, h, replace, s, setTimeZone } from "./dom.js";
 import * as figures from "./figures.js";
 import { CATALOGUES, LANGS, getLang, onLang, setLang, t, tv } from "./i18n.js";
 import { isMuted, onMute, setMuted, unlock } from "./sound.js";
@@ -30,7 +31,9 @@ function langSwitch() {
 }
 
 function defaultView() {
-  return session.me && session.me.role === "technician" ? "tech" : "control";
+  const role = session.me ? session.me.role : "";
+  if (role === "technician") return "tech";
+  return role === "manager" ? "figures" : "control";
 }
 
 function viewFromHash() {
@@ -39,58 +42,149 @@ function viewFromHash() {
 }
 
 // ---- sign-in ----------------------------------------------------------------------------
+// A person signs in with their user id and password (a session cookie); an access token
+// (a role token of a scripted set-up or the demo, an API key) is the fallback behind
+// "use an access token". The message above the button is kept as a key and its values, so
+// a change of language says it again in the new one.
+let signInMode = "password"; // password | token
+let lockTimer = null;
+let lockUntil = 0; // a 429 said: no new try before this (ms)
+
+function stopLockTimer() {
+  if (lockTimer) clearInterval(lockTimer);
+  lockTimer = null;
+}
+
+function messageText(msg) {
+  return msg ? t(msg.key, msg.params) : "";
+}
+
 function showSignIn(message) {
   teardown();
+  stopLockTimer();
   document.body.className = "signed-out";
-  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "current-password", required: true, placeholder: t("signin.placeholder") });
-  const error = h("p", { class: "form-error", role: "alert", hidden: !message }, message || "");
+  signInMessage = message || null;
+  const field = (attrs) => h("input", { required: true, autocapitalize: "none", spellcheck: "false", ...attrs });
+  const user = field({ id: "user", name: "username", type: "text", autocomplete: "username" });
+  const password = field({ id: "password", name: "password", type: "password", autocomplete: "current-password" });
+  const token = field({ id: "token", name: "token", type: "password", autocomplete: "off", placeholder: t("signin.placeholder") });
+  const personPart = h("div", { class: "signin-part", dataset: { part: "password" } }, h("label", { for: "user" }, t("signin.user")), user, h("label", { for: "password" }, t("signin.password")), password);
+  const tokenPart = h("div", { class: "signin-part", dataset: { part: "token" } }, h("p", { class: "muted small" }, t("signin.token_lead")), h("label", { for: "token" }, t("signin.token")), token);
+  const error = h("p", { class: "form-error", role: "alert", hidden: !message }, messageText(message));
+  const submit = h("button", { type: "submit", class: "btn primary big" }, t("signin.submit"));
+  const toggle = h("button", { type: "button", class: "linkish signin-switch" });
   const form = h(
     "form",
     { class: "signin-card", autocomplete: "on" },
     h("div", { class: "brand big" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "sitewatch"),
     h("p", { class: "muted" }, t("signin.lead")),
-    h("label", { for: "token" }, t("signin.token")),
-    input,
+    personPart,
+    tokenPart,
     error,
-    h("button", { type: "submit", class: "btn primary big" }, t("signin.submit")),
+    submit,
+    toggle,
     h("div", { class: "signin-lang" }, langSwitch()),
   );
+  const say = (msg) => {
+    signInMessage = msg;
+    error.hidden = !msg;
+    error.textContent = messageText(msg);
+  };
+  const paintMode = () => {
+    const byToken = signInMode === "token";
+    form.dataset.mode = signInMode;
+    personPart.hidden = byToken;
+    tokenPart.hidden = !byToken;
+    user.required = password.required = !byToken; // a hidden field must not block the form
+    token.required = byToken;
+    toggle.textContent = byToken ? t("signin.use_password") : t("signin.use_token");
+  };
+  toggle.addEventListener("click", () => {
+    signInMode = signInMode === "token" ? "password" : "token";
+    paintMode();
+    say(null);
+    (signInMode === "token" ? token : user).focus();
+  });
+  const runLock = () => {
+    // 429: the wait, counted down; the button comes back when it is over
+    stopLockTimer();
+    const paint = () => {
+      const left = lockUntil - Date.now();
+      if (left <= 0 || !form.isConnected) {
+        stopLockTimer();
+        submit.disabled = false;
+        if (form.isConnected && left <= 0) say(null);
+        return;
+      }
+      submit.disabled = true;
+      say({ key: "signin.locked", params: { wait: duration(Math.ceil(left / 1000) * 1000) } });
+    };
+    paint();
+    if (submit.disabled) lockTimer = setInterval(paint, 1000);
+  };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     unlock(); // a user gesture: the alarm tone may play from now on
-    const token = input.value.trim();
-    if (!token) return;
+    if (submit.disabled) return;
+    submit.disabled = true;
     try {
-      const me = await api("/api/v1/me", { token });
-      session.token = token;
-      session.me = me;
+      if (signInMode === "token") {
+        const value = token.value.trim();
+        if (!value) return;
+        const me = await api("/api/v1/me", { token: value });
+        session.token = value;
+        session.me = me;
+      } else {
+        const id = user.value.trim();
+        if (!id || !password.value) return;
+        await signIn(id, password.value);
+        session.me = await api("/api/v1/me", { signin: true });
+      }
       start();
     } catch (err) {
-      error.hidden = false;
-      error.textContent = err.status === 401 ? t("signin.invalid") : t("signin.failed", { error: err.message });
+      if (err.status === 429) {
+        lockUntil = Date.now() + (err.retryAfter || 60) * 1000;
+        runLock();
+        return;
+      }
+      password.value = "";
+      if (err.status === 401) say({ key: signInMode === "token" ? "signin.invalid" : "signin.wrong" });
+      else if (err.status === 403 && signInMode === "password") say({ key: "signin.disabled" });
+      else say({ key: "signin.failed", params: { error: err.message } });
+    } finally {
+      if (!lockTimer) submit.disabled = false;
     }
   });
+  paintMode();
   replace(app, h("main", { class: "signin" }, h("h1", { class: "visually-hidden" }, t("signin.title")), form));
+  if (lockUntil > Date.now()) runLock();
   document.title = `${t("signin.title")} · sitewatch`;
-  signInMessage = message;
-  input.focus();
+  (signInMode === "token" ? token : user).focus();
 }
 
-function signOut() {
-  session.token = "";
-  session.me = null;
+function forget() {
+  session.clear();
   disconnectStream();
   store.alarms.clear();
+}
+
+async function signOut() {
+  disconnectStream();
+  teardown();
+  try {
+    await endSession(); // the session ends on the gateway; its cookies are cleared
+  } catch {
+    /* already over (expired, or the gateway is away): the page forgets it all the same */
+  }
+  forget();
   location.hash = "";
   showSignIn();
 }
 
 session.onUnauthorized = () => {
-  if (session.token) {
-    session.token = "";
-    session.me = null;
-    disconnectStream();
-    showSignIn(t("signin.expired"));
+  if (session.me) {
+    forget();
+    showSignIn({ key: "signin.expired" });
   }
 };
 
@@ -121,7 +215,18 @@ function buildShell() {
     h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "sitewatch"),
     siteName,
     nav,
-    h("div", { class: "top-right" }, status, siteClock, muteBtn, langSwitch(), h("span", { class: "role", dataset: { role: me.role || "" } }, tv("role", me.role)), h("button", { type: "button", class: "btn small ghost", on: { click: signOut } }, t("shell.signout"))),
+    h(
+      "div",
+      { class: "top-right" },
+      status,
+      siteClock,
+      muteBtn,
+      langSwitch(),
+      // the person signed in (a shared role token names no one: its role says it all)
+      isPerson() ? h("span", { class: "who", dataset: { user: me.user }, title: t("shell.signed_in_as", { name: me.name, user: me.user }) }, me.name) : null,
+      h("span", { class: "role", dataset: { role: me.role || "" } }, me.role === "technician" && hasRole("lead") ? t("role.lead") : tv("role", me.role)),
+      h("button", { type: "button", class: "btn small ghost signout", on: { click: signOut } }, t("shell.signout")),
+    ),
   );
   const paintMute = () => {
     // the button says what is so now, and what a press does
@@ -235,12 +340,14 @@ onLang(() => {
 });
 document.addEventListener("click", unlock, { once: true });
 
+// a reload: the token of this tab, else the session cookie (when its readable twin is there)
 (async function boot() {
-  if (!session.token) return showSignIn();
+  if (!session.token && !session.maybeSignedIn) return showSignIn();
   try {
-    session.me = await api("/api/v1/me");
+    session.me = await api("/api/v1/me", { signin: !session.token });
     start();
   } catch (err) {
-    showSignIn(err.status === 401 ? "" : t("signin.unreachable", { error: err.message }));
+    if (err.status === 401) session.clear();
+    showSignIn(err.status === 401 ? null : { key: "signin.unreachable", params: { error: err.message } });
   }
 })();

@@ -5,7 +5,7 @@ import { timeChart } from "./chart.js";
 import { PRIORITIES, age, clear, clock, dateTime, dialog, h, label, num, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
 import { local, t, tv } from "./i18n.js";
 import { deviceName, store, subscribe, upsertAlarm, zoneName } from "./store.js";
-import { openTicket } from "./tickets.js";
+import { journalWho, openTicket } from "./tickets.js";
 
 const STATE_ICON = { active_unacked: "●", active_acked: "◐", cleared_unacked: "○", closed: "·" };
 
@@ -527,7 +527,7 @@ export function mount(root) {
                       { dataset: { action: j.action || "" } },
                       h("span", { class: "j-time mono" }, dateTime(j.at)),
                       h("span", { class: "j-action" }, tv("journal", j.action)),
-                      j.user ? h("span", { class: "j-user" }, j.user) : null,
+                      journalWho(j),
                       j.reason ? h("div", { class: "j-reason" }, j.reason) : null,
                     ),
                   ),

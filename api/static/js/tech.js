@@ -1,7 +1,13 @@
 // The technician's phone view: my tickets; start, pause and resolve with a note; the
 // follow-up call with the satisfaction score.
+//
+// Whose tickets: a person signed in as themselves sees theirs (assignee=me) and the
+// unassigned ones of their crew (crew=me), and takes one by moving it to "assigned" with
+// no assignee (the gateway makes it theirs). Operators and admins see all open work. A
+// shared technician token names a role, not a person: the picker "tickets of" chooses
+// whose list to show (the gateway keeps the token's rights on every ticket).
 
-import { can, get, items } from "./api.js";
+import { can, get, hasRole, isPerson, items, session } from "./api.js";
 import { dateTime, h, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
 import { t as tr, tv } from "./i18n.js";
 import { deviceInfo, deviceName, store, subscribe, zoneName } from "./store.js";
@@ -15,15 +21,33 @@ function memberCrew(id) {
   return null;
 }
 
+/** mine: the signed-in technician's own list; all: every open ticket (an operator, an
+ * admin); pick: a shared token's list, of the member picked */
+function whose() {
+  if (!isPerson()) return "pick";
+  return session.me.role === "technician" ? "mine" : "all";
+}
+
+async function fetchTickets(mode) {
+  if (mode !== "mine") return items(await get("/api/v1/tickets?status=open_any&limit=1000"));
+  const mine = get("/api/v1/tickets?assignee=me&status=open_any&limit=1000");
+  const crew = session.me.crew ? get("/api/v1/tickets?crew=me&status=open_any&limit=1000") : null;
+  const list = items(await mine);
+  const seen = new Set(list.map((t) => String(t.id)));
+  if (crew) for (const t of items(await crew)) if (!t.assignee && !seen.has(String(t.id))) list.push(t);
+  return list;
+}
+
 export function mount(root) {
-  const ui = { member: localStorage.getItem(MEMBER_KEY) || "", tickets: [], error: null, open: new Map(), busy: false };
+  const mode = whose();
+  const ui = { member: mode === "pick" ? localStorage.getItem(MEMBER_KEY) || "" : "", tickets: [], error: null, open: new Map(), busy: false };
   const who = h("div", { class: "tech-who" });
   const list = h("div", { class: "tech-list" });
-  root.appendChild(h("section", { class: "tech" }, h("h1", { class: "visually-hidden" }, tr("view.tech")), who, list));
+  root.appendChild(h("section", { class: "tech", dataset: { whose: mode } }, h("h1", { class: "visually-hidden" }, tr("view.tech")), who, list));
 
   async function load() {
     try {
-      ui.tickets = items(await get("/api/v1/tickets?limit=1000"));
+      ui.tickets = await fetchTickets(mode);
       ui.error = null;
     } catch (err) {
       ui.error = err;
@@ -32,10 +56,14 @@ export function mount(root) {
   }
 
   function renderWho() {
+    if (mode !== "pick") {
+      who.hidden = true;
+      return;
+    }
     const crews = (store.site && store.site.crews) || [];
     replace(
       who,
-      h("label", { for: "tech-member", class: "who-label" }, tr("tech.i_am")),
+      h("label", { for: "tech-member", class: "who-label" }, tr("tech.whose")),
       h(
         "select",
         {
@@ -54,6 +82,14 @@ export function mount(root) {
     );
   }
 
+  /** the assignee a take names: none for a technician (the gateway makes it theirs), the
+   * lead themselves (else the roster would pick), the member picked for a shared token */
+  function taker() {
+    if (mode === "pick") return ui.member || undefined;
+    if (mode === "mine" && hasRole("lead")) return session.me.user;
+    return undefined;
+  }
+
   async function act(t, to, extra, doneText) {
     if (ui.busy) return;
     ui.busy = true;
@@ -61,7 +97,7 @@ export function mount(root) {
       let cur = t;
       if (to === "in_progress" && cur.status === "open") {
         // a ticket nobody has yet: take it, then start
-        cur = await transition(cur, "assigned", { assignee: ui.member || undefined, note: tr("tech.taken_note") });
+        cur = await transition(cur, "assigned", { assignee: taker(), note: tr("tech.taken_note") });
       }
       const res = await transition(cur, to, extra);
       ui.open.delete(String(t.id));
@@ -176,10 +212,11 @@ export function mount(root) {
       return;
     }
     const now = Date.now();
-    const myCrew = memberCrew(ui.member);
+    const me = mode === "mine" ? session.me.user : ui.member;
+    const myCrew = mode === "mine" ? session.me.crew : memberCrew(ui.member);
     const active = ui.tickets.filter((t) => !DONE_STATUSES.includes(t.status));
-    const mine = ui.member ? active.filter((t) => t.assignee === ui.member) : active;
-    const queue = ui.member ? active.filter((t) => !t.assignee && t.crew === myCrew) : [];
+    const mine = me ? active.filter((t) => t.assignee === me) : active;
+    const queue = me ? active.filter((t) => !t.assignee && myCrew && t.crew === myCrew) : [];
     const order = (a, b) => (parseTime(dueOf(a)[1]) ?? Infinity) - (parseTime(dueOf(b)[1]) ?? Infinity) || prioRank(a.priority) - prioRank(b.priority);
     const groups = [
       [tr("tech.g_working"), mine.filter((t) => t.status === "in_progress")],
@@ -194,7 +231,8 @@ export function mount(root) {
       sections.push(h("h2", { class: "tech-group" }, title, h("span", { class: "count" }, String(ts.length))), ts.sort(order).map((t) => card(t, now)));
     }
     if (!sections.length) {
-      sections.push(h("div", { class: "empty" }, ui.member ? tr("tech.nothing_for", { name: memberName(ui.member) }) : tr("tech.no_tickets")));
+      const name = mode === "mine" ? session.me.name : memberName(ui.member);
+      sections.push(h("div", { class: "empty" }, me ? tr("tech.nothing_for", { name }) : tr("tech.no_tickets")));
     }
     sections.push(h("p", { class: "tech-foot muted" }, tr("tech.updated", { when: dateTime(now) })));
     replace(list, sections);

@@ -1,6 +1,6 @@
 // Tickets: the board by status and crew, one ticket's detail, new tickets and moves.
 
-import { can, get, items, post } from "./api.js";
+import { can, get, hasRole, isPerson, items, post, session } from "./api.js";
 import { dateTime, dialog, duration, h, prioBadge, parseTime, prioRank, replace, toast } from "./dom.js";
 import { t as tr, tv } from "./i18n.js";
 import { deviceName, store } from "./store.js";
@@ -85,8 +85,24 @@ export function nextMoves(t) {
 const moveText = (to) => tv("move", to); // the button that opens the move's dialog
 const moveDone = (to) => tv("move_submit", to); // the dialog's own button
 
-function memberSelect(t, name = "assignee") {
+/** whether the signed-in person may hand ticket `t` to someone: operators and admins any,
+ * a crew's lead one of their crew (the gateway has the last word: 403) */
+function mayReassign(t) {
+  if (!can("reassign")) return false;
+  const me = session.me || {};
+  return me.role === "admin" || me.role === "operator" || !isPerson() || t.crew === me.crew;
+}
+
+/** whom the signed-in person may assign to: everyone, or a lead's own crew */
+function assignableCrews() {
   const crews = (store.site && store.site.crews) || [];
+  const me = session.me || {};
+  if (me.role === "admin" || me.role === "operator" || !isPerson()) return crews;
+  return hasRole("lead") ? crews.filter((c) => c.id === me.crew) : [];
+}
+
+function memberSelect(t, name = "assignee") {
+  const crews = assignableCrews();
   return h(
     "select",
     { name, id: `f-${name}` },
@@ -104,7 +120,10 @@ function memberSelect(t, name = "assignee") {
 /** ask what a move needs (note, assignee, satisfaction) and make it */
 export async function moveDialog(t, to, onDone) {
   const fields = [];
-  if (to === "assigned") fields.push(h("label", { for: "f-assignee" }, tr("ticket.assign_to")), memberSelect(t));
+  // a technician who may not assign takes the ticket: no assignee, the gateway makes it theirs
+  const taking = to === "assigned" && !mayReassign(t);
+  if (to === "assigned" && taking) fields.push(h("p", { class: "dialog-lead" }, tr("ticket.take_lead", { name: session.me.name })));
+  else if (to === "assigned") fields.push(h("label", { for: "f-assignee" }, tr("ticket.assign_to")), memberSelect(t));
   if (to === "closed" && t.source === "person") {
     fields.push(
       h("p", { class: "dialog-lead" }, tr("ticket.callback_lead")),
@@ -128,7 +147,7 @@ export async function moveDialog(t, to, onDone) {
     onSubmit: async (fd) => {
       const extra = { note: String(fd.get("note") || "").trim() };
       if (noteNeeded && !extra.note) throw new Error(tr("form.note_required"));
-      if (to === "assigned") {
+      if (to === "assigned" && !taking) {
         extra.assignee = String(fd.get("assignee") || "");
         if (!extra.assignee) throw new Error(tr("ticket.assignee_required"));
       }
@@ -142,6 +161,13 @@ export async function moveDialog(t, to, onDone) {
     if (onDone) onDone(res);
   }
   return res;
+}
+
+/** who made a journal entry: the person's name (the user id on hover), else the user */
+export function journalWho(j) {
+  const name = j.detail && typeof j.detail.by_name === "string" ? j.detail.by_name : "";
+  if (!j.user && !name) return null;
+  return h("span", { class: "j-user", title: name && j.user && name !== j.user ? j.user : undefined }, name || j.user);
 }
 
 // ---- one ticket ---------------------------------------------------------------------------
@@ -174,7 +200,10 @@ export async function openTicket(id, onChange) {
   if (t.repeat_of) facts.push([tr("ticket.repeat_of"), `#${t.repeat_of}`]);
   if (t.alarm_id) facts.push([tr("ticket.alarm"), `#${t.alarm_id}`]);
   const journal = Array.isArray(t.journal) ? t.journal : [];
-  const moves = can("ticket_transition") ? nextMoves(t) : [];
+  // who may reassign (operators, a crew's lead) may also hand an assigned ticket on; a
+  // technician who is no lead only takes an unassigned one
+  const offered = t.status === "assigned" && mayReassign(t) ? ["assigned", ...nextMoves(t)] : nextMoves(t);
+  const moves = can("ticket_transition") ? offered.filter((m) => m !== "assigned" || !t.assignee || mayReassign(t)) : [];
   let chosen = null;
   const body = h(
     "div",
@@ -187,11 +216,11 @@ export async function openTicket(id, onChange) {
     h("h3", null, tr("detail.journal")),
     journal.length
       ? h("ol", { class: "journal" }, journal.slice().reverse().map((j) =>
-          h("li", null, h("span", { class: "j-time mono" }, dateTime(j.at)), h("span", { class: "j-action" }, tv("journal", j.action)), j.user ? h("span", { class: "j-user" }, j.user) : null, j.reason ? h("div", { class: "j-reason" }, j.reason) : null),
+          h("li", null, h("span", { class: "j-time mono" }, dateTime(j.at)), h("span", { class: "j-action" }, tv("journal", j.action)), journalWho(j), j.reason ? h("div", { class: "j-reason" }, j.reason) : null),
         ))
       : h("p", { class: "muted" }, tr("common.no_journal")),
     moves.length
-      ? h("div", { class: "move-row" }, moves.map((m) => h("button", { type: "button", class: ["btn", m === "cancelled" ? "ghost danger-text" : "ghost"], on: { click: (e) => { chosen = m; e.target.closest("dialog").querySelector("[data-act=cancel]").click(); } } }, moveText(m))))
+      ? h("div", { class: "move-row" }, moves.map((m) => h("button", { type: "button", class: ["btn", m === "cancelled" ? "ghost danger-text" : "ghost"], dataset: { move: m }, on: { click: (e) => { chosen = m; e.target.closest("dialog").querySelector("[data-act=cancel]").click(); } } }, moveText(m))))
       : null,
   );
   await dialog(tr("ticket.title", { id: t.id }), body, { submit: tr("dialog.done") });
