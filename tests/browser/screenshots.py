@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 page = phone.new_page()
                 page.goto(gw.base + "/")
-                page.click("form.signin-card .signin-switch")  # the token field is behind the switch
+                page.click("form.signin-card .signin-switch")  # token field: behind the switch
                 page.fill("#token", TOKENS["technician"])
                 page.click("form.signin-card button[type=submit]")
                 page.wait_for_selector(".tech-list .tcard", timeout=8000)
