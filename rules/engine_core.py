@@ -95,6 +95,12 @@ class EngineCore:
                     m.zone = pd.zone or dev.zone  # type: ignore[union-attr]
             else:
                 m.zone = dev.zone  # type: ignore[union-attr]
+        elif dev.zone is None and not dev.in_site_file:
+            # registered by a message without a zone (a status, an adapter's LWT): the
+            # first message that names one places it
+            dev.zone = m.zone  # type: ignore[union-attr]
+            for _r, _t, st in dev.offline:
+                st.zone = dev.zone
         if dev.status is False:
             dev.status = True  # a device that speaks is online again
         return dev
@@ -130,9 +136,14 @@ class EngineCore:
                     index.setdefault(f, []).append(r)
                 for f, w in r.history.items():
                     hist[f] = max(hist.get(f, 0), w)
+            for x in self.pack.derived:
+                if x.applies_to(dev.system, dev.type):
+                    for f, w in x.history.items():
+                        hist[f] = max(hist.get(f, 0), w)
             idx = ({f: tuple(rs) for f, rs in index.items()}, hist)
             self._index_cache[(dev.system, dev.type)] = idx
         dev.index, dev.hist_win = idx
+        dev.derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
         for r in self._offline_rules:
             if r.applies_to(dev.system, dev.type):
                 timeout = max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms)
@@ -140,6 +151,28 @@ class EngineCore:
         self._devices[did] = dev
         self._next_silence = 0
         return dev
+
+    def _derive(self, dev: EngineDevice, fields: tuple[str, ...], ts: int) -> tuple[str, ...]:
+        """Compute the derived values that read any of ``fields`` (a fresh reading at
+        ``ts``), keep them on the device like sent fields; the fields, plus those."""
+        out = list(fields)
+        changed = set(fields)
+        for x in dev.derived:
+            if changed.isdisjoint(x.fields):
+                continue
+            v = x.value(dev.values, dev)
+            if v is None:
+                continue
+            old = dev.ts.get(x.name)
+            if old is not None and ts < old:
+                continue
+            dev.values[x.name] = v
+            dev.ts[x.name] = ts
+            if x.name in dev.hist_win:
+                dev.add_history(x.name, ts, v)
+            changed.add(x.name)
+            out.append(x.name)
+        return tuple(out)
 
     def _rules_for(self, dev: EngineDevice, fields: tuple[str, ...]) -> tuple[Rule, ...]:
         seen: set[int] = set()
@@ -240,8 +273,14 @@ class EngineCore:
         r = st.rule
         if st.pending is not None or st.clear_pending is not None:
             self._unpend(st)
-        if value is None and r.value_field is not None:
+        if value is None and r.value_fn is not None:
+            value = _rounded(r.value_fn(st.dev.values, st.dev))
+        elif value is None and r.value_field is not None:
             value = st.dev.values.get(r.value_field)
+        if r.context_fns:
+            extra = dict(extra or {})
+            for name, fn in r.context_fns:
+                extra[name] = _rounded(fn(st.dev.values, st.dev))
         ctx = self._context(st, extra)
         ctx["value"] = value
         message = " ".join(r.message.render(ctx).split())
@@ -291,3 +330,8 @@ class EngineCore:
                 if isinstance(x, bool | int | float | str):
                     out[k] = x
         return out
+
+
+def _rounded(x: Any) -> Any:
+    """A computed figure as the alarm shows it (floats to 3 decimals)."""
+    return round(x, 3) if x.__class__ is float else x

@@ -350,3 +350,16 @@ def test_incremental_snapshot_holds_only_changed_devices_and_restores() -> None:
         Telemetry("sc01", "hvac", "fcu-b", t0 + 400_000, {"zone_temp": 30.0}, t0 + 400_000)
     )
     assert [h.rule for h in hits] == ["hvac.zone_temp_high"]
+
+
+def test_a_device_first_heard_by_its_status_takes_the_zone_of_its_first_zoned_message() -> None:
+    from gateway.site import load_site
+    from rules import load_default_pack
+    from rules.model import Status
+
+    engine = RuleEngine(load_site(), load_default_pack())
+    engine.on_status(Status("sc01", "lighting", "plug-9", False, 1_000), 1_000)
+    assert engine.devices["plug-9"].zone is None
+    t = Telemetry("sc01", "lighting", "plug-9", 2_000, {"on": True}, 2_000, zone="lobby")
+    engine.on_telemetry(t)
+    assert engine.devices["plug-9"].zone == "lobby"
