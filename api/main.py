@@ -27,9 +27,11 @@ from api.routes import (
     health,
     keys,
     kpis,
+    photos,
     plans,
     portal,
     requests,
+    rounds,
     tickets,
     ui,
     users,
@@ -53,6 +55,8 @@ ROUTERS = (
     figures.router,
     portal.router,
     requests.router,
+    rounds.router,
+    photos.router,
     ui.router,
 )
 

@@ -168,6 +168,9 @@ class TicketCreate(BaseModel):
     priority: Priority
     device: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=4000)
+    channel: Literal["staff", "phone"] = Field(
+        "staff", description="how the request reached staff (figures count requests by channel)"
+    )
 
 
 class TicketTransition(BaseModel):

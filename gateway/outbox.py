@@ -7,7 +7,12 @@ as one row per destination in the ``outbox`` table:
 - ``webhook:<url>``: for each URL of ``SITEWATCH_WEBHOOKS``, POSTed as
   ``application/json`` with ``X-Sitewatch-Signature: sha256=<hex HMAC-SHA256 of the body
   with SITEWATCH_WEBHOOK_SECRET>`` and ``X-Sitewatch-Delivery: <row id>`` (the same id on
-  every retry, for receivers that deduplicate).
+  every retry, for receivers that deduplicate);
+- a **channel** destination, ``<prefix><name>`` for a prefix registered in
+  :attr:`Outbox.channels` (``gateway.notify``: ``email:<address>``, ``chat:<kind>:<id>``):
+  rows written one by one with :meth:`Outbox.add_row`, delivered by that channel. A
+  sender runs for such a destination while it has rows (a supervisor starts one when rows
+  appear), with the same order, retries and backoff as the others.
 
 :meth:`Outbox.run` starts one sender per destination. A sender delivers that
 destination's rows strictly oldest first: the next row goes only once the one before is
@@ -49,6 +54,13 @@ MQTT_DEST = "mqtt"
 WEBHOOK_PREFIX = "webhook:"
 SIGNATURE_HEADER = "X-Sitewatch-Signature"
 DELIVERY_HEADER = "X-Sitewatch-Delivery"
+
+
+class Channel(Protocol):
+    """A kind of destination the outbox delivers through someone else's code (e-mail,
+    chat webhooks): ``None`` when the row is delivered, else why not."""
+
+    async def deliver(self, row: Mapping[str, Any], client: httpx.AsyncClient) -> str | None: ...
 
 
 class MqttSender(Protocol):
@@ -118,6 +130,8 @@ class Outbox:
         self.failures = 0
         self._wake: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: channel destinations: dest prefix (e.g. ``email:``) -> its channel
+        self.channels: dict[str, Channel] = {}
         if webhooks and not secret:
             log.warning(
                 "webhooks configured without SITEWATCH_WEBHOOK_SECRET: signed with an empty key"
@@ -159,6 +173,38 @@ class Outbox:
             conn.execute(sa.insert(m.outbox), rows)
         return len(rows)
 
+    def add_row(
+        self,
+        conn: Connection,
+        *,
+        dest: str,
+        topic: str,
+        payload: str,
+        ticket_id: int | None,
+        now_ms: int,
+    ) -> None:
+        """Queue one row for a channel destination ``dest``, in ``conn``'s transaction."""
+        if self._channel(dest) is None:
+            raise ValueError(f"no channel registered for destination {dest!r}")
+        conn.execute(
+            sa.insert(m.outbox).values(
+                dest=dest,
+                topic=topic,
+                payload=payload,
+                ticket_id=ticket_id,
+                created_at_ms=now_ms,
+                attempts=0,
+            )
+        )
+
+    def _channel(self, dest: str) -> Channel | None:
+        prefix, sep, _rest = dest.partition(":")
+        return self.channels.get(prefix + sep) if sep else None
+
+    def channel_destinations(self) -> list[str]:
+        """Channel destinations that have rows waiting."""
+        return sorted(d for d in self.pending() if self._channel(d) is not None)
+
     def wake(self) -> None:
         """New rows were committed: let the senders look now (any thread)."""
         loop = self._loop
@@ -188,7 +234,9 @@ class Outbox:
     async def run(self) -> None:
         """One sender per destination until cancelled."""
         self._loop = asyncio.get_running_loop()
-        stale = set(self.pending()) - set(self.destinations)
+        stale = {
+            d for d in set(self.pending()) - set(self.destinations) if self._channel(d) is None
+        }
         if stale:
             log.warning(
                 "outbox: rows kept for destinations no longer configured: %s",
@@ -199,8 +247,32 @@ class Outbox:
                 for dest in self.destinations:
                     self._wake[dest] = asyncio.Event()
                     tg.create_task(self._sender(dest, client), name=f"outbox-{dest}")
+                if self.channels:
+                    tg.create_task(self._supervise(client, tg), name="outbox-channels")
 
-    async def _sender(self, dest: str, client: httpx.AsyncClient) -> None:
+    async def _supervise(self, client: httpx.AsyncClient, tg: asyncio.TaskGroup) -> None:
+        """Start a sender for each channel destination with rows and none running."""
+        wake = self._wake["*channels"] = asyncio.Event()
+        running: dict[str, asyncio.Task[None]] = {}
+        while True:
+            wake.clear()
+            for dest in self.channel_destinations():
+                task = running.get(dest)
+                if task is None or task.done():
+                    self._wake[dest] = asyncio.Event()
+                    running[dest] = tg.create_task(
+                        self._sender(dest, client, transient=True), name=f"outbox-{dest}"
+                    )
+            for dest in [d for d, t in running.items() if t.done()]:
+                del running[dest]
+                self._wake.pop(dest, None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.poll_s)
+
+    async def _sender(
+        self, dest: str, client: httpx.AsyncClient, *, transient: bool = False
+    ) -> None:
+        """Deliver ``dest``'s rows in order; a ``transient`` sender ends once none is left."""
         wake = self._wake[dest]
         backoff = Backoff(self.backoff_min_s, self.backoff_max_s)
         while True:
@@ -229,6 +301,8 @@ class Outbox:
                 break
             if progressed and len(batch) == 100:
                 continue
+            if not batch and transient:
+                return
             if not batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_s)
@@ -241,7 +315,7 @@ class Outbox:
         own = client is None
         c = client or httpx.AsyncClient(timeout=self.timeout_s)
         try:
-            for dest in self.destinations:
+            for dest in [*self.destinations, *self.channel_destinations()]:
                 for row in self._head(dest, 10_000):
                     error = await self._deliver(dest, row, c)
                     if error is not None:
@@ -258,6 +332,12 @@ class Outbox:
         self, dest: str, row: Mapping[str, Any], client: httpx.AsyncClient
     ) -> str | None:
         """``None`` when delivered, else why not."""
+        channel = self._channel(dest)
+        if channel is not None:
+            try:
+                return await channel.deliver(row, client)
+            except Exception as exc:  # noqa: BLE001 - retried
+                return f"{type(exc).__name__}"
         body = str(row["payload"]).encode()
         if dest == MQTT_DEST:
             link = self.mqtt

@@ -9,6 +9,10 @@ and returns once ``stop`` is set and everything has drained: links pause first (
 messages), the sink flushes (so what was received is stored and acknowledged), then the
 links disconnect and the extra tasks are told to stop.
 
+Several sites in one process (``gateway.multisite``): one runtime per site, each built
+with ``serve_http=False`` and its site's (fenced) state store as ``store``, each stopped
+alone by setting its own ``stop``; the process's one HTTP server is :func:`http_server`.
+
 Concurrency: everything that touches state runs on this event loop (the HTTP routes are
 ``async`` and share it); services are synchronous and short, so a route or a message
 never sees another half done. The state store's transactions are short too; the loop-lag
@@ -79,6 +83,23 @@ class _Server(uvicorn.Server):
         yield
 
 
+def http_server(app: Any, settings: Settings) -> _Server:
+    """The HTTP server of one process for ``app`` on ``settings.http_bind`` (a process
+    serving several sites runs one, ``gateway.multisite``)."""
+    cfg = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+        # connection limits and the header-read timeout the HTTP layer chose
+        # (api.server): the runtime knows nothing of HTTP itself
+        **getattr(app.state, "server_options", {}),
+    )
+    return _Server(cfg)
+
+
 class Runtime:
     def __init__(
         self,
@@ -90,6 +111,7 @@ class Runtime:
         mqtt_protocol: str = "5",
         serve_http: bool = True,
         http_app: Callable[[Runtime], Any] | None = None,
+        store: Any = None,
     ) -> None:
         self.settings = settings
         site = site or load_site(settings.site_file or None)
@@ -115,7 +137,13 @@ class Runtime:
         self.decoder = _decoder(settings)
         self._build_links()
         self.services: SiteServices = build_site(
-            settings, site, self.clock, self.metrics, mqtt=self.links[0], publish=self.publish
+            settings,
+            site,
+            self.clock,
+            self.metrics,
+            mqtt=self.links[0],
+            publish=self.publish,
+            store=store,
         )
         sv = self.services
         decoder = BoundedDecoder(
@@ -325,19 +353,7 @@ class Runtime:
                 for link in self.links:
                     tg.create_task(link.run(), name=f"mqtt-{link.name}")
                 if self.serve_http:
-                    app = self.make_app()
-                    cfg = uvicorn.Config(
-                        app,
-                        host=self.settings.http_host,
-                        port=self.settings.http_port,
-                        log_level="warning",
-                        lifespan="off",
-                        timeout_graceful_shutdown=3,
-                        # connection limits and the header-read timeout the HTTP layer
-                        # chose (api.server): the runtime knows nothing of HTTP itself
-                        **getattr(app.state, "server_options", {}),
-                    )
-                    self.http = _Server(cfg)
+                    self.http = http_server(self.make_app(), self.settings)
                     tg.create_task(self.http.serve(), name="http")
                 background = [
                     tg.create_task(self._ticker(), name="ticker"),
@@ -363,3 +379,4 @@ class Runtime:
         finally:
             await self.sink.stop()
             self.services.rules.close()
+            self.services.maintenance.close()  # the meters, saved a last time

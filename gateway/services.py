@@ -24,10 +24,10 @@ from gateway.dispatch import ServiceLevels
 from gateway.events import Hub
 from gateway.maintenance import MaintenanceService
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.outbox import MqttSender, Outbox
 from gateway.people import People
 from gateway.people.oidc_setup import oidc_from_settings
-from gateway.notify import Notifier
 from gateway.registry import Registry
 from gateway.requests import RequestService
 from gateway.requests.wiring import build_requests
@@ -36,8 +36,8 @@ from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.rule_state import RuleStateStore
 from gateway.tickets import TicketService
-from rules import RuleEngine, load_default_pack, load_pack
-from rules.pack import RulePack
+from rules import RuleEngine, load_pack
+from rules.pack import RulePack, load_packs
 from rules.site import Site
 
 log = logging.getLogger("sitewatch")
@@ -88,12 +88,15 @@ def build_site(
     *,
     mqtt: MqttSender | None,
     publish: Publish,
+    store: Any = None,
 ) -> SiteServices:
+    """``store``: the site's state store engine, already open (a cluster fences it:
+    ``gateway.cluster.fence``); ``None`` opens ``settings.db_url``."""
     s = settings
     site_id = site.site
-    pack = load_pack(s.rules_file) if s.rules_file else load_default_pack()
+    pack = load_pack(s.rules_file) if s.rules_file else load_packs(s.rule_packs)
     engine = RuleEngine(site, pack)
-    db = open_store(s.db_url)
+    db = store if store is not None else open_store(s.db_url)
     specs = dict(pack.specs)
     specs[LINK_RULE.id] = LINK_RULE
     alarms = AlarmService(db, specs, clock, site)

@@ -162,7 +162,23 @@ class Settings(BaseSettings):
     telemetry_db: str = Field(
         default="", description="embedded telemetry store (SQLite file) when no InfluxDB"
     )
+    # several sites in one process, several processes (gateway.multisite, gateway.cluster)
+    sites: str = Field(
+        default="", description="comma-separated site ids served (leases in the state store)"
+    )
+    sites_dir: str = Field(
+        default="", description="folder of site files, one site each (id = file name stem)"
+    )
+    instance: str = Field(
+        default="", description="this process's name in the cluster; empty = host-pid"
+    )
+    lease_ttl_s: float = Field(
+        default=9.0, gt=0.5, le=60, description="a site's lease lasts this long unrenewed"
+    )
     rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
+    rule_packs: str = Field(
+        default="default", description="comma-separated rule packs (default, fdd) or pack files"
+    )
     adapters_file: str = Field(
         default="", description="YAML list of adapters for foreign payloads (gateway.adapters)"
     )
@@ -286,6 +302,16 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r}: the public URL starts with http:// or https://")
         return v
 
+    @field_validator("sites")
+    @classmethod
+    def _sites(cls, v: str) -> str:
+        import re
+
+        for x in (p.strip() for p in v.split(",")):
+            if x and not re.fullmatch(ID_RE, x):
+                raise ValueError(f"{x!r}: not a site id")
+        return v
+
     @field_validator("db_url")
     @classmethod
     def _db(cls, v: str) -> str:
@@ -318,6 +344,11 @@ class Settings(BaseSettings):
     @property
     def webhook_urls(self) -> list[str]:
         return [u.strip() for u in self.webhooks.split(",") if u.strip()]
+
+    @property
+    def site_ids(self) -> list[str]:
+        """``sites`` as a list (``[]``: one site, ``site``, as before)."""
+        return [x.strip() for x in self.sites.split(",") if x.strip()]
 
     @property
     def priority_systems(self) -> tuple[str, ...]:

@@ -1,4 +1,6 @@
-"""The site as data: zones, devices (with zone and usual reporting interval) and crews.
+"""The site as data: zones, devices (with zone and usual reporting interval), crews and,
+optionally, the plant without telemetry (``assets:``), maintenance plans (``plans:``) and the
+scorecard's baselines and targets (``scorecard:``).
 
 A leaf of the house like ``rules.model``: pydantic models and nothing of sitewatch's but
 the vocabulary, so the rule engine, the gateway and the API share one description of a
@@ -8,15 +10,21 @@ YAML file); every error names the offending entry. Instances are frozen.
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from rules.vocab import ID_RE, System
+from rules.site_rounds import RoundTemplate, check_rounds
+from rules.vocab import ID_RE, Priority, System
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: a start to check a recurrence rule against (the rule's own start is the plan's)
+_EPOCH_LOCAL = datetime(2026, 1, 1)
 
 
 class _Strict(BaseModel):
@@ -75,6 +83,131 @@ class Crew(_Strict):
         return self
 
 
+class Asset(_Strict):
+    """Plant listed as an asset: without telemetry (``device`` null: a carpet, an
+    extinguisher, a camera, the lift), or details of a device (``device`` = its id)."""
+
+    id: str = Field(pattern=ID_RE)
+    type: str
+    zone: str
+    name: str | None = None
+    device: str | None = Field(None, description="the device that reports for it, if any")
+    make: str | None = None
+    model: str | None = None
+    installed: date | None = None
+
+
+ChecklistKind = Literal["check", "number", "text", "photo"]
+MeterName = Literal["fan_hours", "on_hours", "lamp_hours", "starts"]
+
+
+class ChecklistItem(_Strict):
+    id: str = Field(pattern=ID_RE)
+    text: str
+    kind: ChecklistKind = "check"
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _limits(self) -> ChecklistItem:
+        if (self.min is not None or self.max is not None) and self.kind != "number":
+            raise ValueError(f"checklist item {self.id}: only a number item has limits")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"checklist item {self.id}: min is above max")
+        return self
+
+
+class CalendarTrigger(_Strict):
+    """An RFC 5545 recurrence rule in the site's time zone, from ``start`` (a day; default
+    the day the plan is first seen) at 00:00 unless the rule says ``BYHOUR``."""
+
+    calendar: str
+    lead_days: float = Field(0, ge=0, le=366)
+    start: date | None = None
+    from_completion: bool = False
+
+    @field_validator("calendar")
+    @classmethod
+    def _rrule(cls, v: str) -> str:
+        text = v.strip()
+        if text.upper().startswith("RRULE:"):
+            text = text[6:]
+        if "DTSTART" in text.upper() or "\n" in text:
+            raise ValueError("calendar is one RRULE (the plan's start gives DTSTART)")
+        try:
+            rrulestr(text, dtstart=_EPOCH_LOCAL)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not an RFC 5545 recurrence rule {v!r}: {exc}") from None
+        return text
+
+
+class MeterTrigger(_Strict):
+    """Every ``every`` units of a meter measured from telemetry; due ``due_days`` after."""
+
+    meter: MeterName
+    every: float = Field(gt=0)
+    due_days: float = Field(7, gt=0)
+
+
+class TrendTrigger(_Strict):
+    """The daily means of ``trend`` fitted over ``history_days``: open when the line
+    crosses ``limit`` within ``within_days``."""
+
+    trend: str
+    limit: float
+    within_days: float = Field(gt=0)
+    history_days: int = Field(14, ge=3, le=365)
+
+
+class AssetSelector(_Strict):
+    type: str
+    zone: str | None = None
+
+
+class Plan(_Strict):
+    id: str = Field(pattern=ID_RE)
+    title: str = Field(min_length=1, max_length=200)
+    assets: list[str] | AssetSelector
+    crew: str
+    priority: Priority = Priority.LOW
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+    trigger: CalendarTrigger | MeterTrigger | TrendTrigger
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _items(self) -> Plan:
+        ids = [i.id for i in self.checklist]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"plan {self.id}: checklist item ids must be unique")
+        return self
+
+
+
+class FigureGoal(_Strict):
+    """One scorecard figure's baseline and target (either may be absent)."""
+
+    baseline: float | None = None
+    target: float | None = None
+    source: str | None = Field(None, description="where the numbers come from")
+
+
+class Scorecard(_Strict):
+    """The manager's scorecard (``gateway.figures``): the report's language and, per
+    figure id, its baseline and target. A figure not listed has neither."""
+
+    language: Literal["zh", "en"] = "en"
+    figures: dict[str, FigureGoal] = Field(default_factory=dict)
+
+    @field_validator("figures")
+    @classmethod
+    def _ids(cls, v: dict[str, FigureGoal]) -> dict[str, FigureGoal]:
+        for key in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", key):
+                raise ValueError(f"scorecard figure id {key!r} is not lower_snake_case")
+        return v
+
+
 class Site(_Strict):
     site: str = Field(pattern=ID_RE)
     name: str
@@ -83,6 +216,11 @@ class Site(_Strict):
     zones: list[Zone]
     devices: list[Device]
     crews: list[Crew] = Field(default_factory=list)
+    assets: list[Asset] = Field(default_factory=list)
+    plans: list[Plan] = Field(default_factory=list)
+    scorecard: Scorecard | None = None
+    #: inspection rounds (``rules.site_rounds``), optional
+    rounds: list[RoundTemplate] = Field(default_factory=list)
     _devices_by_id: dict[str, Device] | None = PrivateAttr(None)
 
     @field_validator("timezone")
@@ -107,7 +245,32 @@ class Site(_Strict):
         crew_ids = [c.id for c in self.crews]
         if len(crew_ids) != len(set(crew_ids)):
             raise ValueError("crew ids must be unique")
+        self._check_assets(zones, seen)
+        assets = seen | {a.id for a in self.assets}
+        check_rounds(self.rounds, zones, set(crew_ids), assets)
         return self
+
+    def _check_assets(self, zones: set[str], devices: set[str]) -> None:
+        ids = set(devices)
+        for a in self.assets:
+            if a.zone not in zones:
+                raise ValueError(f"asset {a.id!r}: zone {a.zone!r} is not a zone of the site")
+            if a.device is not None and a.device not in devices:
+                raise ValueError(f"asset {a.id!r}: device {a.device!r} is not a device")
+            if a.id in ids and a.device != a.id:
+                raise ValueError(f"asset {a.id!r} is listed twice (or names another device)")
+            ids.add(a.id)
+        crews = {c.id for c in self.crews}
+        plan_ids: set[str] = set()
+        for p in self.plans:
+            if p.id in plan_ids:
+                raise ValueError(f"plan {p.id!r} is listed twice")
+            plan_ids.add(p.id)
+            if crews and p.crew not in crews:
+                raise ValueError(f"plan {p.id!r}: crew {p.crew!r} is not a crew of the site")
+            for aid in p.assets if isinstance(p.assets, list) else []:
+                if aid not in ids:
+                    raise ValueError(f"plan {p.id!r}: asset {aid!r} is not an asset")
 
     @property
     def tz(self) -> ZoneInfo:

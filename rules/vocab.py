@@ -78,11 +78,17 @@ class TicketCategory(StrEnum):
 
 
 TICKET_CATEGORIES: tuple[TicketCategory, ...] = tuple(TicketCategory)
+#: the category of a maintenance plan's ticket (not one a person may choose: it has no crew
+#: route; the plan names the crew)
+PREVENTIVE = "preventive"
 
 
 class TicketSource(StrEnum):
     RULE = "rule"
     PERSON = "person"
+    PORTAL = "portal"  # the zone's request page (no account)
+    PLAN = "plan"  # a preventive-maintenance plan's occurrence
+    INSPECTION = "inspection"  # a failed item of an inspection round
 
 
 class Role(StrEnum):

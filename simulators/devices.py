@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from simulators.wire import Value
 
+from .ahu import AhuPlant, fcu_water
 from .environment import CAR_PARK, FLAT, MEETING, OFFICE, PLANT, PUBLIC, STAFF_FROM, Environment
 
 # how long scenarios last, simulated seconds
@@ -37,6 +38,9 @@ FCU_FAULT_CODE = 4  # condensate pump alarm
 
 TELEMETRY = "telemetry"
 EVENT = "event"
+
+#: a fan-coil filter's loading, Pa per 24 h of fan running (225 Pa in 2,000 h)
+FCU_FILTER_DRIFT = 2.7
 
 
 @dataclass(slots=True)
@@ -191,6 +195,8 @@ class HvacUnit(DeviceModel):
     filter_dp: float = 100.0
     fault_code: int = 0
     overheat_until: float = -math.inf
+    plant: AhuPlant | None = None  # AHU-1's physical model (the contract's section 13)
+    water: bool = False  # a fan-coil that reports its water temperatures
 
     def start(self, t: float, env: Environment) -> None:
         if self.is_ahu:
@@ -247,14 +253,16 @@ class HvacUnit(DeviceModel):
             target = CLOGGED_DP * (1.0 if self.is_ahu else 0.95)
             self.filter_dp = target + (self.filter_dp - target) * math.exp(-dt / 900.0)
         elif fan:
-            self.filter_dp += (1.2 if self.is_ahu else 0.3) * dt / 86_400.0
+            # Pa per 24 h of running; a fan-coil's clean filter (25 Pa) reaches 250 Pa at
+            # about 2,000 fan hours, so its filter plan and its trend plan have work to do
+            self.filter_dp += (1.2 if self.is_ahu else FCU_FILTER_DRIFT) * dt / 86_400.0
         load = min(1.0, abs(t_free - sp) / 10.0 + 0.2 * occ_p)
         if fan:
             power = (3.5 + 4.0 * load) if self.is_ahu else (0.04 + 0.09 * load)
             power *= 1.0 + rng.gauss(0.0, 0.02)
         else:
             power = 0.02 if self.is_ahu else 0.0
-        return {
+        out: dict[str, Value] = {
             "zone_temp": round(self.zone_temp, 2),
             "setpoint": sp,
             "supply_temp": round(self.supply_temp + rng.gauss(0.0, 0.05), 2),
@@ -263,8 +271,19 @@ class HvacUnit(DeviceModel):
             "fault_code": self.fault_code,
             "power_kw": round(max(0.0, power), 3),
         }
+        if self.plant is not None:
+            pts = self.plant.step(t, m.outdoor, self.zone_temp + 0.5, fan, load)
+            out.update(pts)
+            out["supply_temp"] = pts["sat"]
+        elif self.water:
+            out.update(fcu_water(rng, mode, fan, load))
+        return out
 
     def apply(self, scenario: str, t: float, env: Environment) -> None:
+        if scenario.startswith("ahu_") and scenario != "ahu_fault" and self.plant is not None:
+            self.plant.inject(scenario[4:], t)
+            self.schedule(t, "report")
+            return
         if scenario == "zone_overheat":
             self.overheat_until = t + ZONE_OVERHEAT_S
             self.schedule(t, "report")
@@ -272,6 +291,8 @@ class HvacUnit(DeviceModel):
         DeviceModel.apply(self, scenario, t, env)
 
     def clear(self, scenario: str, t: float) -> bool:
+        if scenario.startswith("ahu_") and scenario != "ahu_fault" and self.plant is not None:
+            return self.plant.clear(scenario[4:])
         if scenario == "zone_overheat" and self.overheat_until > t:
             self.overheat_until = t
             return True

@@ -156,8 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from sitewatch.bootstrap import build_runtime
+    from sitewatch.bootstrap import build_runtime, serves_several
 
+    if serves_several(settings):
+        return _run_host(settings, args.mqtt_protocol)
     try:
         rt = build_runtime(settings, mqtt_protocol=args.mqtt_protocol)
     except (ValueError, OSError) as exc:
@@ -178,6 +180,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.http_bind,
     )
     return _run_until_signal(rt.run)
+
+
+def _run_host(settings: Settings, mqtt_protocol: str) -> int:
+    """``sitewatch run`` for several sites (SITEWATCH_SITES / SITEWATCH_SITES_DIR): the
+    sites this process wins a lease on (``gateway.multisite``), one HTTP server."""
+    from sitewatch.bootstrap import build_host
+
+    try:
+        host = build_host(settings, mqtt_protocol=mqtt_protocol)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"sitewatch run: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "gateway %s for sites %s: broker %s, API http://%s",
+        host.instance,
+        ",".join(host.sites),
+        settings.mqtt_url,
+        settings.http_bind,
+    )
+    return _run_until_signal(host.run)
 
 
 # -- simulate -----------------------------------------------------------------------------
@@ -225,13 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("file")
     rc.set_defaults(fn=cmd_rules)
 
+    from sitewatch.report_cli import add_parser as add_report_parser
     from sitewatch.users_cli import add_parser as add_users_parser
+
+    add_report_parser(sub)
 
     add_users_parser(sub)
 
     from sitewatch.integrator_cli import add_parsers as add_integrator_parsers
 
     add_integrator_parsers(sub, rsub)  # devices import, record, replay, rules backtest
+    from sitewatch.site_cli import add_parser as add_site_parser
+
+    add_site_parser(sub)  # site export --format brick
+    from sitewatch.requests_cli import add_parser as add_requests_parser
+
+    add_requests_parser(sub)  # requests qr
+    from sitewatch.rounds_cli import add_parser as add_rounds_parser
+
+    add_rounds_parser(sub)  # rounds qr
     return p
 
 

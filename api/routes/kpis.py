@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, RuntimeDep
 from api.routes.assets import maintenance_of
 from api.schemas import Kpis
+from gateway.rounds.wiring import rounds_of
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
@@ -27,6 +28,8 @@ async def kpis(
     preventive = pm.figures(days=days) if pm is not None else None
     requests = getattr(getattr(rt, "services", None), "requests", None)
     people = requests.figures(days) if requests is not None else None
+    rounds = rounds_of(rt)
+    inspection = rounds.figures(days) if rounds is not None else None
     return {
         "alarms": alarms.kpis() if alarms is not None else None,
         "maintenance": tickets.kpis(days=days) if tickets is not None else None,
@@ -39,4 +42,10 @@ async def kpis(
         "satisfaction": people["satisfaction"] if people else None,
         "over_standard_time_pct": people["over_standard_time_pct"] if people else None,
         "requests": people,
+        # inspection rounds (contract section 8), over the same ``days``
+        "rounds": inspection["rounds"] if inspection else None,
+        "inspection_fail_pct": (
+            {z: v["fail_pct"] for z, v in inspection["by_zone"].items()} if inspection else None
+        ),
+        "inspection": inspection,
     }

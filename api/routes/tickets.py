@@ -79,6 +79,7 @@ async def create_ticket(
         description=body.description,
         user=user.user,
         audit=user.audit(),
+        channel=body.channel,
     )
 
 

@@ -202,6 +202,9 @@ class TicketRow(Base):
         sa.Index("ix_tickets_crew", "crew"),
         sa.Index("ix_tickets_assignee", "assignee"),
         sa.Index("ix_tickets_created_at_ms", "created_at_ms"),
+        # preventive maintenance (0004): one ticket per occurrence of a plan on an asset
+        sa.Index("uq_tickets_plan_occurrence", "plan_id", "asset", "due_at_ms", unique=True),
+        sa.Index("ix_tickets_asset", "asset"),
         {"sqlite_autoincrement": True},
     )
 
@@ -240,6 +243,21 @@ class TicketRow(Base):
     reopened: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
     version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    # preventive maintenance (0004): the plan, asset and due time of an occurrence, the
+    # corrective ticket's first ticket, the checklist with its answers, cost entries
+    plan_id: Mapped[str | None] = mapped_column(sa.String(64))
+    asset: Mapped[str | None] = mapped_column(sa.String(64))
+    due_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    parent_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    checklist: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    answers: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    costs: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    # requests from people (0005): the survey's answers, the written reply to a complaint
+    # ({"text", "by", "by_name", "at_ms"}) and when it is due, how a request came in
+    survey: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    reply: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    reply_by_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    channel: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class OutboxRow(Base):
@@ -347,3 +365,88 @@ users: sa.Table = UserRow.__table__  # type: ignore[assignment]
 sessions: sa.Table = SessionRow.__table__  # type: ignore[assignment]
 api_keys: sa.Table = ApiKeyRow.__table__  # type: ignore[assignment]
 login_throttle: sa.Table = LoginThrottleRow.__table__  # type: ignore[assignment]
+
+
+# ----------------------------------------------------------- maintenance (0004)
+class PmPlanRow(Base):
+    """Maintenance plans (``gateway.maintenance``): the site file's (``source`` site,
+    rewritten by every sync) and those made through the API; ``spec`` is the plan as
+    validated (``rules.site.Plan``); ``anchor_ms`` is when it was first seen."""
+
+    __tablename__ = "pm_plans"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(16))
+    spec: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
+    anchor_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    created_by: Mapped[str | None] = mapped_column(sa.String(128))
+    created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class PmStateRow(Base):
+    """Where each (plan, asset) stands: the next calendar due time or meter mark, since
+    when a trend is read, how many occurrences were opened; ``version`` guards updates."""
+
+    __tablename__ = "pm_state"
+
+    plan_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    asset: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    next_due_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    next_meter: Mapped[float | None] = mapped_column(sa.Float)
+    since_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    opened: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+
+
+class MeterRow(Base):
+    """Meters integrated from telemetry (``gateway.maintenance.meters``): the value, the
+    last reading's device time and raw value (state or counter), saved so they survive a
+    restart."""
+
+    __tablename__ = "meters"
+
+    device: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(sa.Float)
+    last_ts_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_raw: Mapped[float | None] = mapped_column(sa.Float)
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class MeterDayRow(Base):
+    """One row per device, field and site-local day: the sum and count of a trend
+    field's readings (its daily mean) or a meter's value at the day's last reading."""
+
+    __tablename__ = "meter_days"
+
+    device: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    field: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    total: Mapped[float] = mapped_column(sa.Float)
+    n: Mapped[int] = mapped_column(sa.Integer)
+    last: Mapped[float | None] = mapped_column(sa.Float)
+
+
+pm_plans: sa.Table = PmPlanRow.__table__  # type: ignore[assignment]
+pm_state: sa.Table = PmStateRow.__table__  # type: ignore[assignment]
+meters: sa.Table = MeterRow.__table__  # type: ignore[assignment]
+meter_days: sa.Table = MeterDayRow.__table__  # type: ignore[assignment]
+
+
+# ------------------------------------------------------ requests, notifications (0005)
+# in their own module (this one stays small); imported here so the metadata has them
+from gateway.store import models_requests as _requests  # noqa: E402
+
+portal_requests: sa.Table = _requests.portal_requests
+portal_keys: sa.Table = _requests.portal_keys
+notify_profiles: sa.Table = _requests.notify_profiles
+notifications: sa.Table = _requests.notifications
+alarm_notices: sa.Table = _requests.alarm_notices
+
+# inspection rounds and photos (0006): gateway.store.models_rounds
+from gateway.store import models_rounds as _rounds  # noqa: E402, F401
+
+# cluster leases and members (0007): gateway.store.models_leases
+from gateway.store import models_leases as _leases  # noqa: E402, F401

@@ -8,6 +8,8 @@ The package, by the part of a ticket's life each module holds:
 - ``assign``: who of a crew takes a ticket; ``sla``: clocks, breaches, escalation;
 - ``store``: a ticket operation's transaction; ``queries``, ``kpis``: reading back;
 - ``links``: :class:`AlarmLink`, all that tickets ask of alarms;
+- ``preventive``: a plan's occurrences opened as tickets, checklists answered, costs;
+  ``checklist``: the checklist items' kinds, answers and what resolving needs;
 - ``service``: :class:`TicketService`, which runs it all on the event loop.
 
 The names callers import are re-exported here.

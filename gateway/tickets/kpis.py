@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from gateway.clock import iso_ms
 from gateway.dispatch import HOUR_MS
 from gateway.store import models as m
-from gateway.tickets.model import BACKLOG, DAY_MS, STATUSES, Ticket, from_row
+from gateway.tickets.model import BACKLOG, DAY_MS, PEOPLE_SOURCES, STATUSES, Ticket, from_row
 from rules.vocab import TicketSource, TicketStatus
 
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -52,7 +52,7 @@ _DONE: Mapping[str, Callable[[Ticket], int | None]] = {
     "assign": lambda t: t.assigned_at_ms,
     "respond": lambda t: t.started_at_ms,
     "resolve": lambda t: t.resolved_at_ms,
-    "callback": lambda t: t.closed_at_ms if t.source == TicketSource.PERSON else None,
+    "callback": lambda t: t.closed_at_ms if t.source in PEOPLE_SOURCES else None,
 }
 
 

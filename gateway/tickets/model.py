@@ -30,7 +30,7 @@ from gateway.clock import iso_ms
 from gateway.dispatch import HOUR_MS
 from gateway.store import journal as jr
 from gateway.store import models as m
-from rules.vocab import System, TicketCategory, TicketStatus
+from rules.vocab import System, TicketCategory, TicketSource, TicketStatus
 
 T = TicketStatus
 STATUSES: tuple[str, ...] = tuple(TicketStatus)
@@ -66,6 +66,15 @@ SYSTEM_CREW: Mapping[str, str] = {
     System.ACCESS: "security",
     System.FIRE: "fire-safety",
 }
+#: a request made on a zone's page (contract section 9)
+SOURCE_PORTAL = TicketSource.PORTAL
+#: tickets raised by people: the follow-up call, the survey
+PEOPLE_SOURCES: tuple[str, ...] = (TicketSource.PERSON, SOURCE_PORTAL)
+#: how a person's request came in (``requests by channel``): staff entered it, took it by
+#: phone, or the person used the request page
+CHANNEL_STAFF = "staff"
+CHANNEL_PHONE = "phone"
+CHANNELS: tuple[str, ...] = (SOURCE_PORTAL, CHANNEL_STAFF, CHANNEL_PHONE)
 DISPATCH_ACTOR = "dispatch"
 SYSTEM_ACTOR = jr.SYSTEM_ACTOR
 DAY_MS = 24 * HOUR_MS
@@ -113,6 +122,21 @@ class Ticket:
     condition_cleared_at_ms: int | None = None
     reopened: int = 0
     version: int = 1
+    # preventive maintenance (gateway.maintenance): the occurrence of a plan on an asset,
+    # the first ticket of a corrective one, the checklist, its answers, cost entries
+    plan_id: str | None = None
+    asset: str | None = None
+    due_at_ms: int | None = None
+    parent_id: int | None = None
+    checklist: list[dict[str, Any]] | None = None
+    answers: dict[str, Any] | None = None
+    costs: list[dict[str, Any]] | None = None
+    # requests from people (gateway.requests): the survey, a complaint's written reply
+    # and when it is due, the channel a person's request came in by
+    survey: dict[str, Any] | None = None
+    reply: dict[str, Any] | None = None
+    reply_by_ms: int | None = None
+    channel: str | None = None
 
     @property
     def tid(self) -> int:
@@ -127,6 +151,8 @@ class Ticket:
             self,
             breached=list(self.breached),
             escalations=dict(self.escalations),
+            answers=None if self.answers is None else dict(self.answers),
+            costs=None if self.costs is None else list(self.costs),
             updated_at_ms=now_ms,
             version=self.version + 1,
         )
@@ -179,6 +205,19 @@ class Ticket:
             "allowed": list(TRANSITIONS.get(self.status, ())),
             "updated_at": iso_ms(self.updated_at_ms),
             "version": self.version,
+            # preventive maintenance (contract section 7)
+            "plan_id": self.plan_id,
+            "asset": self.asset,
+            "due_at": iso_ms(self.due_at_ms),
+            "parent_id": self.parent_id,
+            "checklist": self.checklist,
+            "answers": self.answers,
+            "costs": self.costs,
+            # requests from people (contract section 9)
+            "survey": self.survey,
+            "reply": self.reply,
+            "reply_by": iso_ms(self.reply_by_ms),
+            "channel": self.channel,
         }
 
 

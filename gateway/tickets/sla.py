@@ -7,24 +7,37 @@ the tick adds it to ``breached`` (journaled, published) when that happens
 (:meth:`Sla.breach_and_escalate`), and a late move adds it at once (:meth:`Sla.late`).
 **Escalation**: when a running clock reaches ``escalate_at`` (80 %) of its time, the
 ticket escalates to the crew lead (level 1); when it runs out, to the site manager
-(level 2). Each step is journaled and published.
+(level 2). Each step is journaled and published. A complaint has one more clock,
+``reply`` (the written reply to the complainant, due ``reply_ms`` after ``created_at``,
+24 h by default), running until the reply is recorded, breached and escalated the same way.
 """
 
 from __future__ import annotations
 
 from gateway.clock import iso_ms
-from gateway.dispatch import Roster, ServiceLevels
-from gateway.tickets.model import BACKLOG, Ticket
+from gateway.dispatch import HOUR_MS, Roster, ServiceLevels
+from gateway.tickets.model import BACKLOG, PEOPLE_SOURCES, Ticket
 from gateway.tickets.store import TicketTx
-from rules.vocab import TicketSource, TicketStatus
+from rules.vocab import TicketStatus
+
+_FINISHED = (TicketStatus.CLOSED, TicketStatus.CANCELLED)
 
 
 class Sla:
     """The clocks of tickets by ``levels``; escalation along ``roster``'s chains."""
 
-    def __init__(self, levels: ServiceLevels, roster: Roster, escalate_at: float) -> None:
+    def __init__(
+        self,
+        levels: ServiceLevels,
+        roster: Roster,
+        escalate_at: float,
+        reply_ms: int = 24 * HOUR_MS,
+    ) -> None:
         if not 0 < escalate_at < 1:
             raise ValueError("escalate_at is a fraction between 0 and 1")
+        if reply_ms <= 0:
+            raise ValueError("reply_ms > 0")
+        self.reply_ms = reply_ms
         self.levels = levels
         self.roster = roster
         self.escalate_at = escalate_at
@@ -51,11 +64,13 @@ class Sla:
             out.append(("resolve", t.created_at_ms, t.resolve_by_ms))
         elif (
             t.status == TicketStatus.RESOLVED
-            and t.source == TicketSource.PERSON
+            and t.source in PEOPLE_SOURCES
             and t.callback_by_ms
             and t.resolved_at_ms
         ):
             out.append(("callback", t.resolved_at_ms, t.callback_by_ms))
+        if t.reply_by_ms and not t.reply and t.status not in _FINISHED:
+            out.append(("reply", t.created_at_ms, t.reply_by_ms))
         return out
 
     def target_level(self, start: int, due: int, now: int) -> int:
@@ -128,9 +143,10 @@ class Sla:
             ("resolve", t.resolved_at_ms, t.resolve_by_ms),
             (
                 "callback",
-                t.closed_at_ms if t.source == TicketSource.PERSON else None,
+                t.closed_at_ms if t.source in PEOPLE_SOURCES else None,
                 t.callback_by_ms,
             ),
+            ("reply", (t.reply or {}).get("at_ms"), t.reply_by_ms),
         )
         for clock, done, due in checks:
             if done is None or due is None or done <= due or clock in t.breached:

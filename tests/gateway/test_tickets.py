@@ -270,6 +270,8 @@ def test_person_ticket_closes_with_satisfaction_after_the_call(env: Env) -> None
     env.clock.advance(3600)
     r = move(env, t["id"], "resolved")
     assert r["callback_by"] == "2026-01-06T03:00:00.000Z"
+    # a complaint closes only once its written reply is recorded (contract section 9)
+    env.tickets.reply(t["id"], "We raised the setpoint of VIP 1.", "operator")
     with pytest.raises(Invalid, match="satisfaction"):
         move(env, t["id"], "closed", user="operator")
     c = env.tickets.transition(t["id"], "closed", "operator", satisfaction=8, note="called")

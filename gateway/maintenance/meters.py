@@ -1,0 +1,266 @@
+"""Meters integrated from the telemetry the gateway already receives, and daily readings.
+
+Meters, per device (:data:`METERS`):
+
+- ``fan_hours``: hours with ``fan`` true; ``on_hours``: hours with a circuit ``on``;
+- ``starts``: how many times ``fan`` went from false to true;
+- ``lamp_hours``: the lamp's hours as the device counts them: the first reading gives the
+  value, then each increase of the counter is added; a counter that goes *down* was
+  reset (a new lamp, a replaced controller) and counts again from zero, so the meter never
+  goes back.
+
+Life of a reading (:meth:`Meters.observe`): a reading older than (or as old as) the last
+one taken for that meter changes nothing. Hours are integrated step by step: the state of
+the previous reading holds until this one, but no step is credited more than the
+device's reporting interval times :data:`STEP_SLACK` (a device silent for a day is not
+credited a day of running; the slack absorbs jitter). Fields that a trend plan watches
+(e.g. ``filter_dp``) are summed per site-local day (:meth:`Meters.observe_trend`) for
+their daily mean; each meter's value at a day's last reading is kept the same way (an
+asset's meter history).
+
+Restarts: meters and daily rows are written to the state store (``meters``,
+``meter_days``) by :meth:`Meters.save` (the service calls it every minute of gateway time
+and when it closes) and read back by :meth:`Meters.load`; a day row not yet in memory is
+read before it is added to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from gateway.store import models as m
+
+HOUR_MS = 3_600_000
+#: the longest step credited is the reporting interval times this
+STEP_SLACK = 1.5
+
+#: meter -> (field it reads, how)
+METERS: Mapping[str, tuple[str, str]] = {
+    "fan_hours": ("fan", "hours"),
+    "on_hours": ("on", "hours"),
+    "starts": ("fan", "starts"),
+    "lamp_hours": ("lamp_hours", "counter"),
+}
+_BY_FIELD: dict[str, list[tuple[str, str]]] = {}
+for _name, (_field, _how) in METERS.items():
+    _BY_FIELD.setdefault(_field, []).append((_name, _how))
+
+
+@dataclass(slots=True)
+class Meter:
+    value: float = 0.0
+    last_ts_ms: int | None = None
+    last_raw: float | None = None
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class Day:
+    total: float = 0.0
+    n: int = 0
+    last: float | None = None
+    dirty: bool = False
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool):
+        return 1.0 if x else 0.0
+    if isinstance(x, int | float) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+class Meters:
+    """Every meter of one site, and the daily rows of the fields ``trend_fields``."""
+
+    def __init__(self, engine: Engine, tz: ZoneInfo, trend_fields: Iterable[str] = ()) -> None:
+        self._engine = engine
+        self.tz = tz
+        self.trend_fields: set[str] = set(trend_fields)
+        self.meters: dict[tuple[str, str], Meter] = {}
+        self._days: dict[tuple[str, str, str], Day] = {}
+        self._with_days: set[tuple[str, str]] = set()  # (device, field) with day rows
+        self._span: tuple[int, int, str] = (0, 0, "")  # the last local day: [start, end)
+
+    # ----------------------------------------------------------------- readings
+    def observe(
+        self, device: str, interval_s: float, ts_ms: int, values: Mapping[str, Any]
+    ) -> None:
+        """Take one reading of ``device`` (device time ``ts_ms``)."""
+        max_step = int(interval_s * STEP_SLACK * 1000)
+        for fld, x in values.items():
+            for name, how in _BY_FIELD.get(fld, ()):
+                raw = _num(x)
+                if raw is not None:
+                    self._step(device, name, how, ts_ms, raw, max_step)
+            if fld in self.trend_fields:
+                raw = _num(x)
+                if raw is not None:
+                    self.observe_trend(device, fld, ts_ms, raw)
+
+    def _step(self, device: str, name: str, how: str, ts: int, raw: float, max_step: int) -> None:
+        mt = self.meters.get((device, name))
+        if mt is None:
+            mt = self.meters[(device, name)] = Meter()
+        if mt.last_ts_ms is not None and ts <= mt.last_ts_ms:
+            return
+        prev = mt.last_raw
+        if how == "hours":
+            if prev and mt.last_ts_ms is not None:
+                mt.value += min(ts - mt.last_ts_ms, max_step) / HOUR_MS
+        elif how == "starts":
+            if prev is not None and not prev and raw:
+                mt.value += 1
+        elif prev is None:
+            mt.value = raw  # the counter's first reading: the lamp's hours as counted
+        else:
+            mt.value += raw - prev if raw >= prev else raw  # down: reset, counts from zero
+        mt.last_ts_ms, mt.last_raw, mt.dirty = ts, raw, True
+        day = self._day(device, name, ts)
+        day.last, day.dirty = mt.value, True
+
+    def observe_trend(self, device: str, fld: str, ts_ms: int, value: float) -> None:
+        day = self._day(device, fld, ts_ms)
+        day.total += value
+        day.n += 1
+        day.last = value
+        day.dirty = True
+
+    def value(self, device: str, name: str) -> float | None:
+        mt = self.meters.get((device, name))
+        return None if mt is None else mt.value
+
+    def last_ts(self, device: str) -> int:
+        """The newest reading taken of ``device`` (-1: none)."""
+        return max(
+            (mt.last_ts_ms or -1 for (d, _n), mt in self.meters.items() if d == device),
+            default=-1,
+        )
+
+    def of(self, device: str) -> dict[str, float]:
+        """Every meter of ``device``: ``{name: value}`` (hours and counts, rounded)."""
+        return {n: round(mt.value, 3) for (d, n), mt in sorted(self.meters.items()) if d == device}
+
+    # -------------------------------------------------------------------- days
+    def local_day(self, ts_ms: int) -> str:
+        """The site-local day of ``ts_ms`` (the last day's span is kept: readings come in
+        order, and most fall in the day of the one before)."""
+        lo, hi, day = self._span
+        if lo <= ts_ms < hi:
+            return day
+        local = datetime.fromtimestamp(ts_ms / 1000, tz=self.tz)
+        start = datetime.combine(local.date(), datetime.min.time(), tzinfo=self.tz)
+        end = start + timedelta(days=1)
+        day = local.date().isoformat()
+        self._span = (int(start.timestamp() * 1000), int(end.timestamp() * 1000), day)
+        return day
+
+    def has_days(self, device: str, fld: str) -> bool:
+        """Whether ``(device, field)`` has any day row (stored or in memory)."""
+        return (device, fld) in self._with_days
+
+    def _day(self, device: str, fld: str, ts_ms: int) -> Day:
+        self._with_days.add((device, fld))
+        key = (device, fld, self.local_day(ts_ms))
+        day = self._days.get(key)
+        if day is None:
+            day = self._days[key] = self._read_day(*key)
+        return day
+
+    def _read_day(self, device: str, fld: str, day: str) -> Day:
+        t = m.meter_days
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.total, t.c.n, t.c.last).where(
+                    t.c.device == device, t.c.field == fld, t.c.day == day
+                )
+            ).first()
+        return Day() if row is None else Day(float(row[0]), int(row[1]), row[2])
+
+    def daily(self, device: str, fld: str, since_day: str | None = None) -> list[tuple[str, Day]]:
+        """The day rows of ``(device, field)`` from ``since_day`` on, oldest first (the
+        store's and those in memory)."""
+        t = m.meter_days
+        q = sa.select(t.c.day, t.c.total, t.c.n, t.c.last).where(
+            t.c.device == device, t.c.field == fld
+        )
+        if since_day is not None:
+            q = q.where(t.c.day >= since_day)
+        with self._engine.connect() as conn:
+            got = {r[0]: Day(float(r[1]), int(r[2]), r[3]) for r in conn.execute(q)}
+        for (d, f, day), row in self._days.items():
+            if d == device and f == fld and (since_day is None or day >= since_day):
+                got[day] = row
+        return sorted(got.items())
+
+    # ------------------------------------------------------------- persistence
+    def load(self) -> None:
+        t, days = m.meters, m.meter_days
+        with self._engine.connect() as conn:
+            self._with_days = {
+                (r[0], r[1])
+                for r in conn.execute(sa.select(days.c.device, days.c.field).distinct())
+            }
+            for r in conn.execute(sa.select(t)).mappings():
+                self.meters[(r["device"], r["name"])] = Meter(
+                    float(r["value"]), r["last_ts_ms"], r["last_raw"]
+                )
+
+    def save(self, now_ms: int) -> int:
+        """Write what changed since the last save; how many rows."""
+        dirty = [(k, mt) for k, mt in self.meters.items() if mt.dirty]
+        days = [(k, d) for k, d in self._days.items() if d.dirty]
+        if not dirty and not days:
+            return 0
+        with self._engine.begin() as conn:
+            for (device, name), mt in dirty:
+                _upsert(
+                    conn,
+                    m.meters,
+                    {"device": device, "name": name},
+                    {
+                        "value": mt.value,
+                        "last_ts_ms": mt.last_ts_ms,
+                        "last_raw": mt.last_raw,
+                        "updated_at_ms": now_ms,
+                    },
+                )
+            for (device, fld, day), d in days:
+                _upsert(
+                    conn,
+                    m.meter_days,
+                    {"device": device, "field": fld, "day": day},
+                    {"total": d.total, "n": d.n, "last": d.last},
+                )
+        for _key, mt in dirty:
+            mt.dirty = False
+        for _dkey, d in days:
+            d.dirty = False
+        today = self.local_day(now_ms)
+        # keep today's and yesterday's rows in memory (late readings); the rest is stored
+        self._days = {k: d for k, d in self._days.items() if k[2] >= _yesterday(today)}
+        return len(dirty) + len(days)
+
+
+def _yesterday(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    where = [table.c[k] == v for k, v in key.items()]
+    res = conn.execute(sa.update(table).where(*where).values(**values))
+    if res.rowcount == 0:
+        conn.execute(sa.insert(table).values(**key, **values))

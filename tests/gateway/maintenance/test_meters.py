@@ -1,0 +1,161 @@
+"""Meters from telemetry: run-hours within 1% of the simulator's ground truth over 40
+simulated days with a 2-hour gap, a lamp counter reset and a restart; steps longer than
+the reporting interval are not credited; a meter plan opens at its mark."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from gateway.maintenance.meters import HOUR_MS, STEP_SLACK, Meters
+from gateway.store import make_engine, migrate
+from rules.site import Site
+from simulators.devices import HvacUnit, LightingCircuit
+from simulators.environment import Environment, zone_kind
+from tests.gateway.maintenance.conftest import DAY_S, T0, World, make_world
+
+MIN_S = 60.0
+
+
+def _units(tz: str) -> tuple[Environment, HvacUnit, LightingCircuit]:
+    env = Environment(tz, seed=3)
+    fcu = HvacUnit(
+        id="fcu-lobby-01",
+        zone="lobby",
+        kind=zone_kind("lobby"),
+        period=MIN_S,
+        next_beat=T0,
+        rng=random.Random(1),
+        last_t=T0,
+    )
+    lamp = LightingCircuit(
+        id="lt-lobby-01",
+        zone="lobby",
+        kind=zone_kind("lobby"),
+        period=MIN_S,
+        next_beat=T0,
+        rng=random.Random(2),
+        last_t=T0,
+    )
+    fcu.start(T0, env)
+    lamp.start(T0, env)
+    return env, fcu, lamp
+
+
+def test_meter_hours_follow_the_simulator_through_a_gap_a_reset_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    w = make_world(tmp_path)
+    env, fcu, lamp = _units(w.site.timezone)
+    jitter = random.Random(5)
+    days = 40
+    gap = (T0 + 20 * DAY_S + 3 * 3600, T0 + 20 * DAY_S + 5 * 3600)  # 11:00-13:00 site time
+    reset_at = T0 + 30 * DAY_S
+    restart_at = T0 + 33 * DAY_S + 1234
+    truth_fan = truth_on = 0.0
+    burnt_before_reset = 0.0
+    lamp_start = lamp.lamp_hours
+    prev_fan = prev_on = False
+    t = T0
+    restarted = False
+    while t < T0 + days * DAY_S:
+        t += MIN_S
+        if t >= reset_at and burnt_before_reset == 0.0:
+            burnt_before_reset = lamp.lamp_hours
+            lamp.lamp_hours = 0.0  # relamped: the circuit's counter starts again
+        f = fcu.reading(t, env)
+        li = lamp.reading(t, env)
+        truth_fan += MIN_S / 3600 if prev_fan else 0.0  # the state holds until the next one
+        truth_on += MIN_S / 3600 if prev_on else 0.0
+        prev_fan, prev_on = bool(f["fan"]), bool(li["on"])
+        if gap[0] <= t < gap[1]:
+            continue  # the readings of two hours never arrive
+        w.clock.set(t + 2)
+        ts = int((t + jitter.uniform(-3, 3)) * 1000)  # the devices' clocks jitter a little
+        w.pm.observe("fcu-lobby-01", ts, f)
+        w.pm.observe("lt-lobby-01", ts, li)
+        if int(t) % 3600 == 0:
+            w.pm.tick(w.clock.now_ms())
+        if t >= restart_at and not restarted:
+            restarted = True
+            w.restart(clean=True)
+    truth_lamp = burnt_before_reset + lamp.lamp_hours
+    fan_hours = w.pm.meters.value("fcu-lobby-01", "fan_hours")
+    on_hours = w.pm.meters.value("lt-lobby-01", "on_hours")
+    lamp_hours = w.pm.meters.value("lt-lobby-01", "lamp_hours")
+    assert fan_hours is not None and on_hours is not None and lamp_hours is not None
+    assert truth_fan > 250 and truth_on > 250  # the fan and lights ran most days
+    assert abs(fan_hours - truth_fan) / truth_fan < 0.01, (fan_hours, truth_fan)
+    assert abs(on_hours - truth_on) / truth_on < 0.01, (on_hours, truth_on)
+    # the gap (while running) is not credited: at most the slack of one step
+    assert fan_hours < truth_fan - 1.9
+    # a counter goes on through a gap, and its reset is counted from zero
+    assert abs(lamp_hours - truth_lamp) / (truth_lamp - lamp_start + 1e-9) < 0.01
+    assert lamp_hours > burnt_before_reset
+    starts = w.pm.meters.value("fcu-lobby-01", "starts")
+    assert starts is not None and days - 5 <= starts <= days + 5  # once a day, in the morning
+    w.engine.dispose()
+
+
+def test_a_silent_device_is_credited_at_most_its_reporting_interval(tmp_path: Path) -> None:
+    eng = make_engine(f"sqlite:///{tmp_path}/m.db")
+    migrate(eng)
+    from zoneinfo import ZoneInfo
+
+    m = Meters(eng, ZoneInfo("Asia/Shanghai"))
+    t0 = int(T0 * 1000)
+    m.observe("fcu", 60, t0, {"fan": True})
+    m.observe("fcu", 60, t0 + 86_400_000, {"fan": True})  # a day of silence
+    assert m.value("fcu", "fan_hours") == 60 * STEP_SLACK * 1000 / HOUR_MS
+    m.observe("fcu", 60, t0 + 86_400_000, {"fan": False})  # a duplicate: ignored
+    m.observe("fcu", 60, t0 + 1000, {"fan": False})  # late: ignored
+    m.observe("fcu", 60, t0 + 86_460_000, {"fan": False})
+    assert round(m.value("fcu", "fan_hours") or 0, 6) == round((90 + 60) / 3600, 6)
+    m.observe("fcu", 60, t0 + 86_520_000, {"fan": True})
+    assert m.value("fcu", "starts") == 1
+    m.observe("lt", 60, t0, {"lamp_hours": 100.0})
+    m.observe("lt", 60, t0 + 60_000, {"lamp_hours": 100.5})
+    m.observe("lt", 60, t0 + 120_000, {"lamp_hours": 0.25})  # reset
+    assert m.value("lt", "lamp_hours") == 100.75
+    m.save(t0 + 120_000)
+    again = Meters(eng, ZoneInfo("Asia/Shanghai"))
+    again.load()
+    assert again.value("lt", "lamp_hours") == 100.75 and again.value("fcu", "starts") == 1
+    eng.dispose()
+
+
+def _fast_site(w: World) -> Site:
+    base = w.site.model_dump(mode="json")
+    base["plans"] = [
+        {
+            "id": "fcu-10h",
+            "title": "Filter",
+            "assets": ["fcu-lobby-01"],
+            "crew": "hvac",
+            "trigger": {"meter": "fan_hours", "every": 10, "due_days": 2},
+        }
+    ]
+    return Site.model_validate(base)
+
+
+def test_a_meter_plan_opens_one_ticket_per_mark(tmp_path: Path) -> None:
+    w0 = make_world(tmp_path / "a")
+    w = make_world(tmp_path / "b", _fast_site(w0))
+    t = T0
+    w.pm.observe("fcu-lobby-01", int(t * 1000), {"fan": True})
+    w.pm.tick(w.clock.now_ms())  # first sight: the mark is 10 h from here
+    for _ in range(int(25 * 60)):  # 25 hours of running, a reading a minute
+        t += MIN_S
+        w.clock.set(t)
+        w.pm.observe("fcu-lobby-01", int(t * 1000), {"fan": True})
+        w.pm.tick(w.clock.now_ms())
+    got = [x for x in w.all_tickets() if x.plan_id == "fcu-10h"]
+    assert len(got) == 2  # at 10 h and at 20 h
+    opened_h = [(x.created_at_ms - T0 * 1000) / HOUR_MS for x in got]
+    assert 10 <= opened_h[0] < 10.1 and 20 <= opened_h[1] < 20.1
+    assert all(x.due_at_ms == x.created_at_ms + 2 * 86_400_000 for x in got)
+    w.restart(clean=False)
+    w.pm.tick(w.clock.now_ms() + 60_000)
+    assert len([x for x in w.all_tickets() if x.plan_id == "fcu-10h"]) == 2
+    for x in (w0, w):
+        x.engine.dispose()
