@@ -17,7 +17,8 @@ returning the hits it caused. It is put together from parts, each with its own m
 
 How it judges
 -------------
-* **Latest value of every field**: see ``rules.engine_device``.
+* **Latest value of every field**: see ``rules.engine_device``; the pack's derived values
+  (``derive:``) are computed from each fresh reading before any rule reads them.
 * **Device time.** Durations (``for``, ``clear_for``, ``rate``/``delta`` windows) are measured
   on the device's own timestamps; each device is judged on its own clock, so a device whose
   readings are older than another device's is not late. A condition that holds with no
@@ -71,6 +72,8 @@ class RuleEngine(OfflineJudge, EngineState):
         if dev.offline:
             self._offline_heard(dev, ts, hits)
         late = dev.update(t.values, ts)
+        if dev.stats:
+            dev.stats.clear()  # windowed figures are per reading
         hwin = dev.hist_win
         if hwin:
             for f, x in t.values.items():
@@ -78,6 +81,8 @@ class RuleEngine(OfflineJudge, EngineState):
                     dev.add_history(f, ts, x)
         if late is None:
             key = tuple(t.values)
+            if dev.derived:
+                key = self._derive(dev, key, ts)
             rules = dev.cache.get(key)
             if rules is None:
                 rules = self._rules_for(dev, key)
@@ -87,6 +92,8 @@ class RuleEngine(OfflineJudge, EngineState):
             fresh = tuple(f for f in t.values if f not in late)
             if not fresh:
                 return hits
+            if dev.derived:
+                fresh = self._derive(dev, fresh, ts)
             rules = self._rules_for(dev, fresh)
         for r in rules:
             if r.kind == "telemetry":

@@ -12,7 +12,11 @@ device (from the site file, on its first message, or from a restored snapshot) a
 * **History.** For the fields a ``rate``/``delta`` reads, the device also keeps the samples
   of the longest window any rule looks back (plus one sample at or before its start), in
   device-time order (a late reading is inserted where it belongs), so
-  :meth:`EngineDevice.change` is right whatever order the readings came in.
+  :meth:`EngineDevice.change` is right whatever order the readings came in; the same
+  samples answer ``avg``, ``changes`` and ``reversals`` (:meth:`EngineDevice.window_stat`).
+* **Derived fields.** The pack's ``derive:`` values (an air handler's operating mode from
+  its valves and damper) are computed by the engine for each reading and kept here like
+  any field the device sent (``derived`` lists the ones that apply to the device).
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ class EngineDevice(DeviceState):
         "cache",
         "index",
         "silent_since",
+        "derived",
+        "stats",
     )
 
     def __init__(
@@ -100,6 +106,8 @@ class EngineDevice(DeviceState):
         self.cache: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         self.index: dict[str, tuple[Rule, ...]] = {}
         self.silent_since: int | None = None  # never heard from: silence counted from here
+        self.derived: tuple[Any, ...] = ()  # the pack's Derived values that apply here
+        self.stats: dict[tuple[str, int, str], float | None] = {}  # window_stat, this reading
 
     def change(self, field: str, window_ms: int, per_minute: bool) -> float | None:
         """Change of ``field`` over the last ``window_ms`` (per minute if asked)."""
@@ -117,6 +125,44 @@ class EngineDevice(DeviceState):
             return delta
         dt = latest_ts - ref_ts
         return delta * 60_000 / dt if dt > 0 else None
+
+    def window_stat(self, field: str, window_ms: int, kind: str) -> float | None:
+        """``avg`` (mean of the samples), ``changes`` (how many times the value changed)
+        or ``reversals`` (how many times it turned from rising to falling or back) of
+        ``field`` over the last ``window_ms`` before its latest value. Kept until the
+        device's next reading (several rules read the same average)."""
+        key = (field, window_ms, kind)
+        stats = self.stats
+        if key in stats:
+            return stats[key]
+        r = stats[key] = self._window_stat(field, window_ms, kind)
+        return r
+
+    def _window_stat(self, field: str, window_ms: int, kind: str) -> float | None:
+        hts = self.hist_ts.get(field)
+        if not hts:
+            return None
+        hv = self.hist_val[field]
+        latest_ts = self.ts.get(field, hts[-1])
+        end = bisect_right(hts, latest_ts)
+        start = bisect_right(hts, latest_ts - window_ms)
+        if kind == "avg":
+            if end <= start:
+                return None
+            return float(sum(hv[start:end])) / (end - start)
+        lo = max(start - 1, 0)
+        if kind == "changes":
+            return float(sum(1 for i in range(max(start, 1), end) if hv[i] != hv[i - 1]))
+        count, last = 0, 0
+        for i in range(lo + 1, end):
+            d = hv[i] - hv[i - 1]
+            if d == 0:
+                continue
+            sign = 1 if d > 0 else -1
+            if last and sign != last and hts[i] > latest_ts - window_ms:
+                count += 1
+            last = sign
+        return float(count)
 
     def add_history(self, field: str, ts: int, value: Any) -> None:
         if value.__class__ not in _NUMERIC:

@@ -29,12 +29,14 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPR_LEN",
     "Condition",
+    "Expression",
     "Fn",
     "Node",
     "RuleError",
     "Token",
     "Value",
     "compile_condition",
+    "compile_expression",
     "parse_duration_ms",
     "tokenize",
     "truth",
@@ -61,14 +63,55 @@ class Condition:
         return None if r is None else bool(r)
 
 
-def compile_condition(text: object, defaults: Mapping[str, Any] | None = None) -> Condition:
-    """Compile ``text`` or raise :class:`RuleError` (and nothing else)."""
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled expression of any kind (``kind`` is ``num``, ``str``, ``bool`` or
+    ``field``): a derived value, an alarm's ``value`` or a context figure. ``fn(values,
+    device)`` returns its value or ``None`` (unknown)."""
+
+    text: str
+    fn: Fn
+    fields: frozenset[str]
+    history: Mapping[str, int]
+    kind: str
+
+    def __call__(self, values: Mapping[str, Any], device: Any = None) -> Any:
+        return self.fn(values, device)
+
+
+def compile_expression(
+    text: object,
+    defaults: Mapping[str, Any] | None = None,
+    params: Mapping[str, float] | None = None,
+) -> Expression:
+    """Compile an expression (``abs(sat - mat)``, ``mode``, ``2 * min(a, b)``) or raise
+    :class:`RuleError`. Unlike a condition it may be a number or a string."""
+    if isinstance(text, bool) or isinstance(text, int | float):
+        text = str(text).lower()
+    if not isinstance(text, str):
+        raise RuleError(f"an expression must be a string, not {type(text).__name__}")
+    if len(text) > MAX_EXPR_LEN:
+        raise RuleError(f"expression longer than {MAX_EXPR_LEN} characters")
+    try:
+        node = Parser(text, defaults or {}, params).parse_value()
+    except RecursionError as exc:  # pragma: no cover - MAX_DEPTH keeps us far from it
+        raise RuleError("expression nested too deeply") from exc
+    return Expression(text, node.fn, node.fields, dict(node.history), node.kind)
+
+
+def compile_condition(
+    text: object,
+    defaults: Mapping[str, Any] | None = None,
+    params: Mapping[str, float] | None = None,
+) -> Condition:
+    """Compile ``text`` or raise :class:`RuleError` (and nothing else). ``params`` are
+    the pack's named constants."""
     if not isinstance(text, str):
         raise RuleError(f"a condition must be a string, not {type(text).__name__}")
     if len(text) > MAX_EXPR_LEN:
         raise RuleError(f"condition longer than {MAX_EXPR_LEN} characters")
     try:
-        node = Parser(text, defaults or {}).parse()
+        node = Parser(text, defaults or {}, params).parse()
     except RecursionError as exc:  # pragma: no cover - MAX_DEPTH keeps us far from it
         raise RuleError("condition nested too deeply") from exc
     if node.const:

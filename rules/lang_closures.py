@@ -19,6 +19,7 @@ A bare field in a boolean position is its truth value (numbers: non-zero; string
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,15 @@ def change(fld: str, window: int, per_minute: bool) -> Fn:
         return d.change(fld, window, per_minute) if d is not None else None
 
     return f_change
+
+
+def window_stat(fld: str, window: int, kind: str) -> Fn:
+    """``avg``/``changes``/``reversals`` of ``fld`` over ``window`` ms: asks the device."""
+
+    def f_window(v: Mapping[str, Any], d: Any) -> Any:
+        return d.window_stat(fld, window, kind) if d is not None else None
+
+    return f_window
 
 
 # --------------------------------------------------------------------------- logic
@@ -314,3 +324,28 @@ def abs_of(fn: Fn) -> Fn:
         return abs(x) if x is not None and x.__class__ in _NUMERIC else None
 
     return f_abs
+
+
+def sqrt_of(fn: Fn) -> Fn:
+    def f_sqrt(v: Mapping[str, Any], d: Any) -> Any:
+        x = fn(v, d)
+        if x is None or x.__class__ not in _NUMERIC or x < 0:
+            return None
+        return math.sqrt(x)
+
+    return f_sqrt
+
+
+def min_max(pick: Callable[..., Any], fns: tuple[Fn, ...]) -> Fn:
+    """``min(a, b, ...)`` / ``max(a, b, ...)``: unknown when any argument is."""
+
+    def f_pick(v: Mapping[str, Any], d: Any) -> Any:
+        xs = []
+        for fn in fns:
+            x = fn(v, d)
+            if x is None or x.__class__ not in _NUMERIC:
+                return None
+            xs.append(x)
+        return pick(xs)
+
+    return f_pick

@@ -18,11 +18,20 @@ Grammar (whitelisted operators only)::
     primary   := NUMBER | STRING | "true" | "false" | FIELD
                | FUNC "(" args ")" | "(" condition ")"
     FUNC      := rate(FIELD, DURATION) | delta(FIELD, DURATION) | abs(arith)
+               | avg(FIELD, DURATION) | changes(FIELD, DURATION)
+               | reversals(FIELD, DURATION) | min(arith, arith) | max(arith, arith)
+               | sqrt(arith)
 
 ``FIELD`` is a telemetry field of the device (its latest value, whenever it was sent);
 ``DURATION`` is ``300s``, ``10m``, ``1h``, ``500ms``, ``1d``. ``delta(f, W)`` is the change
 of ``f`` over the last ``W`` (latest value minus the newest value at least ``W`` older);
-``rate(f, W)`` is the same change expressed per minute. Comparisons do not chain
+``rate(f, W)`` is the same change expressed per minute. ``avg(f, W)`` is the mean of the
+samples of ``f`` in the last ``W`` (a rolling average, as the fault conditions of ASHRAE
+Guideline 36 average their sensors); ``changes(f, W)`` counts how often ``f`` took a new
+value in the last ``W`` (the operating-state changes of a hunting loop); ``reversals(f,
+W)`` counts how often ``f`` turned from rising to falling or back (a control signal that
+oscillates). ``min``, ``max`` and ``sqrt`` are the usual functions on numbers. A
+``NAME`` that the pack declares under ``params:`` is that constant. Comparisons do not chain
 (``a < b < c`` is refused: write ``a < b and b < c``); nesting is limited to
 :data:`MAX_DEPTH` levels.
 """
@@ -54,21 +63,28 @@ from rules.lang_closures import (
     field_truth,
     field_value,
     merge,
+    min_max,
     neg,
     not_,
     or_all,
+    sqrt_of,
     truth_of,
+    window_stat,
 )
 from rules.lang_tokens import RuleError, Token, tokenize
 
 MAX_DEPTH = 40
-_FUNCS = {"rate", "delta", "abs"}
+_FUNCS = {"rate", "delta", "abs", "avg", "changes", "reversals", "min", "max", "sqrt"}
+_WINDOWED = {"rate", "delta", "avg", "changes", "reversals"}
 
 
 class Parser:
     """One condition's tokens -> its root :class:`Node` (see the grammar above)."""
 
-    def __init__(self, text: str, defaults: Mapping[str, Any]):
+    def __init__(
+        self, text: str, defaults: Mapping[str, Any], params: Mapping[str, float] | None = None
+    ):
+        self.params = params or {}
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
@@ -108,6 +124,15 @@ class Parser:
         raise self.error(f"expected a condition, found a {n.kind} value", tok)
 
     # -- grammar
+    def parse_value(self) -> Node:
+        """A whole expression of any kind (a number, a string or a condition)."""
+        if self.tok.kind == "end":
+            raise self.error("empty expression")
+        n = self.parse_or()
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected {self.tok.text!r}")
+        return n
+
     def parse(self) -> Node:
         first = self.tok
         if first.kind == "end":
@@ -279,6 +304,8 @@ class Parser:
             if self.tok.kind == "op" and self.tok.text == "(":
                 return self.parse_call(t)
             name = t.text
+            if name in self.params:
+                return const(NUM, self.params[name])
             fn = field_value(name, self.defaults.get(name))
             return Node(FIELD, fn, frozenset((name,)), name=name)
         if t.kind == "op" and t.text == "(":
@@ -295,8 +322,23 @@ class Parser:
     def parse_call(self, name_tok: Token) -> Node:
         fname = name_tok.text
         if fname not in _FUNCS:
-            raise self.error(f"unknown function {fname!r} (known: abs, delta, rate)", name_tok)
+            known = ", ".join(sorted(_FUNCS))
+            raise self.error(f"unknown function {fname!r} (known: {known})", name_tok)
         self.expect_op("(")
+        if fname in ("min", "max"):
+            return self.parse_min_max(name_tok)
+        if fname == "sqrt":
+            self.enter()
+            inner = self.parse_arith()
+            self.depth -= 1
+            self.expect_op(")")
+            if inner.kind in (BOOL, STR):
+                raise self.error("sqrt() needs a number", name_tok)
+            if inner.const:
+                if inner.value < 0:
+                    raise self.error("sqrt() of a negative number", name_tok)
+                return const(NUM, math.sqrt(inner.value))
+            return Node(NUM, sqrt_of(inner.fn), inner.fields, history=inner.history)
         if fname == "abs":
             self.enter()
             inner = self.parse_arith()
@@ -313,7 +355,7 @@ class Parser:
         self.i += 1
         self.expect_op(",")
         wt = self.tok
-        if wt.kind != "dur":
+        if wt.kind != "dur" or fname not in _WINDOWED:
             raise self.error(f"{fname}() needs a window like 10m as second argument", wt)
         self.i += 1
         self.expect_op(")")
@@ -321,6 +363,31 @@ class Parser:
         if window <= 0:
             raise self.error(f"{fname}() window must be positive", wt)
         fld = ft.text
-        return Node(
-            NUM, change(fld, window, fname == "rate"), frozenset((fld,)), history={fld: window}
-        )
+        if fname in ("rate", "delta"):
+            fn = change(fld, window, fname == "rate")
+        else:
+            fn = window_stat(fld, window, fname)
+        return Node(NUM, fn, frozenset((fld,)), history={fld: window})
+
+    def parse_min_max(self, name_tok: Token) -> Node:
+        args: list[Node] = []
+        self.enter()
+        while True:
+            t = self.tok
+            n = self.parse_arith()
+            if n.kind in (BOOL, STR):
+                raise self.error(f"{name_tok.text}() needs numbers", t)
+            args.append(n)
+            if self.tok.kind == "op" and self.tok.text == ",":
+                self.i += 1
+                continue
+            break
+        self.depth -= 1
+        self.expect_op(")")
+        if len(args) < 2:
+            raise self.error(f"{name_tok.text}() needs at least two numbers", name_tok)
+        pick = min if name_tok.text == "min" else max
+        if all(a.const for a in args):
+            return const(NUM, pick(a.value for a in args))
+        fields, hist = merge(*args)
+        return Node(NUM, min_max(pick, tuple(a.fn for a in args)), fields, history=hist)

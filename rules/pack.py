@@ -28,6 +28,13 @@ A pack is ``{version: 1, rules: [...]}``; each rule is a mapping::
       action: what the operator does   # ISA-18.2 rationalization: action, cause, consequence
       cause: ...
       consequence: ...
+      value: "abs(sat - mat)"          # or an expression: the alarm's value (a residual)
+      context: {mode: mode, waste_kw: "3.6 * abs(sat - mat)"}   # figures put on the hit
+
+A pack may also name constants (``params:``, e.g. published thresholds) every condition
+may use, and values derived from several fields (``derive:``, e.g. an air handler's
+operating mode) every rule may read like a field: see ``rules.pack_derive``. Several packs
+run together as one (:func:`load_packs`, :func:`merge_packs`: ``default,fdd``).
 
 Each of the five texts is either one text (in whatever language the operator writes) or
 both languages of the pages, ``{en: "...", zh: "..."}`` (either may be left out). The
@@ -49,10 +56,12 @@ the rest has its own modules:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from rules.lang import RuleError
+from rules.pack_derive import compile_derived, compile_params
 from rules.pack_fields import (
     ALL_STANDARD_FIELDS,
     CREW_RE,
@@ -63,7 +72,7 @@ from rules.pack_fields import (
     TEXT_LANGS,
     TOP_KEYS,
 )
-from rules.pack_model import Guard, Rule, RulePack
+from rules.pack_model import Derived, Guard, Rule, RulePack
 from rules.pack_rule import compile_rule
 from rules.pack_yaml import Errors, LList, line_of, load_yaml
 
@@ -76,6 +85,7 @@ __all__ = [
     "STANDARD_FIELDS",
     "TEMPLATE_BUILTINS",
     "TEXT_LANGS",
+    "Derived",
     "Guard",
     "Rule",
     "RulePack",
@@ -84,6 +94,9 @@ __all__ = [
     "default_pack_text",
     "load_default_pack",
     "load_pack",
+    "load_packs",
+    "merge_packs",
+    "pack_text",
 ]
 
 
@@ -93,6 +106,7 @@ def _build(text: str, origin: str) -> tuple[RulePack | None, list[str]]:
     for line, msg in yaml_errors:
         err.add(line, msg)
     rules: list[Rule] = []
+    derived: tuple[Derived, ...] = ()
     if data is None and not err.items:
         err.add(1, "empty rule pack")
     elif data is not None and not isinstance(data, dict):
@@ -104,6 +118,9 @@ def _build(text: str, origin: str) -> tuple[RulePack | None, list[str]]:
         version = data.get("version", 1)
         if version != 1:
             err.add(line_of(data, "version"), f"version: {version!r} is not supported (1)")
+        params = compile_params(data.get("params"), err, line_of(data, "params"))
+        derived = compile_derived(data.get("derive"), params, err, line_of(data, "derive"))
+        dnames = frozenset(x.name for x in derived)
         items = data.get("rules")
         if not isinstance(items, list) or not items:
             err.add(line_of(data, "rules"), "rules: a non-empty list of rules")
@@ -111,7 +128,7 @@ def _build(text: str, origin: str) -> tuple[RulePack | None, list[str]]:
         lines = items.lines if isinstance(items, LList) else [0] * len(items)
         seen: dict[str, int] = {}
         for i, (item, line) in enumerate(zip(items, lines, strict=True)):
-            rule = compile_rule(item, i, line, err)
+            rule = compile_rule(item, i, line, err, params, dnames)
             rid = item.get("id") if isinstance(item, dict) else None
             if isinstance(rid, str):
                 if rid in seen:
@@ -135,7 +152,7 @@ def _build(text: str, origin: str) -> tuple[RulePack | None, list[str]]:
     errors = [f"{origin}:{line}: {msg}" for line, msg in sorted(err.items, key=lambda x: x[0])]
     if errors:
         return None, errors
-    return RulePack(tuple(rules), origin, 1), []
+    return RulePack(tuple(rules), origin, 1, derived), []
 
 
 def _read(source: str | Path) -> tuple[str, str]:
@@ -189,3 +206,55 @@ def load_default_pack() -> RulePack:
     if pack is None:  # pragma: no cover - guarded by the tests
         raise RuleError("default pack is invalid:\n" + "\n".join(errors), errors=errors)
     return pack
+
+
+def pack_text(name: str) -> str:
+    """The text of a pack shipped in ``rules/packs`` (``default``, ``fdd``)."""
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise RuleError(f"{name!r} is not a rule pack name")
+    res = resources.files("rules.packs").joinpath(f"{name}.yaml")
+    if not res.is_file():
+        raise RuleError(f"no rule pack named {name!r} (shipped: default, fdd)")
+    return res.read_text(encoding="utf-8")
+
+
+def merge_packs(packs: list[RulePack]) -> RulePack:
+    """Several packs run as one: their rules in order (renumbered), their derived values
+    in order. Raises :class:`RuleError` on a rule id or derived name given twice."""
+    if len(packs) == 1:
+        return packs[0]
+    rules: list[Rule] = []
+    derived: list[Derived] = []
+    ids: dict[str, str] = {}
+    for p in packs:
+        for r in p.rules:
+            if r.id in ids:
+                raise RuleError(f"rule {r.id!r} is in both {ids[r.id]} and {p.origin}")
+            ids[r.id] = p.origin
+            rules.append(replace(r, index=len(rules)))
+        for x in p.derived:
+            if any(y.name == x.name for y in derived):
+                raise RuleError(f"derived value {x.name!r} is defined twice ({p.origin})")
+            derived.append(x)
+    origin = ",".join(p.origin for p in packs)
+    return RulePack(tuple(rules), origin, 1, tuple(derived))
+
+
+def load_packs(spec: str) -> RulePack:
+    """``"default,fdd"``: the packs named (shipped names or file paths), merged."""
+    packs: list[RulePack] = []
+    for part in (x.strip() for x in spec.split(",")):
+        if not part:
+            continue
+        if part == "default":
+            packs.append(load_default_pack())
+        elif "/" in part or part.endswith((".yaml", ".yml")):
+            packs.append(load_pack(Path(part)))
+        else:
+            pack, errors = _build(pack_text(part), f"rules/packs/{part}.yaml")
+            if pack is None:
+                raise RuleError(f"pack {part!r} is invalid:\n" + "\n".join(errors), errors=errors)
+            packs.append(pack)
+    if not packs:
+        raise RuleError("no rule pack named (e.g. default,fdd)")
+    return merge_packs(packs)

@@ -18,10 +18,29 @@ from rules.lang import RuleError, parse_duration_ms
 from rules.model import CrewDispatch
 from rules.template import Template, parse_template
 
+#: the contract's air-handler points (section 13) and a fan-coil's water temperatures
+AHU_FIELDS = frozenset(
+    {
+        "oat",
+        "rat",
+        "mat",
+        "sat",
+        "sat_sp",
+        "heat_valve",
+        "cool_valve",
+        "oa_damper",
+        "fan_speed",
+        "duct_static",
+        "duct_static_sp",
+        "ewt",
+        "lwt",
+    }
+)
 STANDARD_FIELDS: dict[str, frozenset[str]] = {
     "hvac": frozenset(
         {"zone_temp", "setpoint", "supply_temp", "fan", "filter_dp", "fault_code", "power_kw"}
-    ),
+    )
+    | AHU_FIELDS,
     "lighting": frozenset({"on", "level", "power_w", "lamp_fault", "occupancy", "lamp_hours"}),
     "access": frozenset({"door_open", "locked", "secure"}),
     "fire": frozenset({"smoke", "heat"}),
@@ -80,8 +99,9 @@ RULE_KEYS = {
     "cause",
     "consequence",
     "description",
+    "context",
 }
-TOP_KEYS = {"version", "rules", "description"}
+TOP_KEYS = {"version", "rules", "description", "params", "derive"}
 TEXT_LANGS = ("en", "zh")  # the languages a rule text may carry, as {en: ..., zh: ...}
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from rules.lang import Condition
+from rules.lang import Condition, Fn
 from rules.model import RuleSpec
 from rules.template import Template
 from rules.timewin import WindowSpec
@@ -22,6 +23,41 @@ class Guard:
 
     rule: str
     same: str
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A value the engine derives from several fields of a reading (``derive:``), kept
+    on the device like a field it sent: the first ``cases`` condition that is true gives
+    its value (else ``default``), or ``expr`` computes it. ``fields`` are what it reads."""
+
+    name: str
+    system: str | None
+    device_types: frozenset[str] | None
+    cases: tuple[tuple[Fn, str | float], ...]
+    default: str | float | None
+    expr: Fn | None
+    fields: frozenset[str]
+    history: dict[str, int]
+    line: int
+
+    def applies_to(self, system: str, device_type: str | None) -> bool:
+        if self.system is not None and self.system != system:
+            return False
+        return self.device_types is None or device_type in self.device_types
+
+    def value(self, values: Any, dev: Any) -> Any:
+        """Three-valued: a case that is unknown makes the value unknown, unless an
+        earlier case was true."""
+        if self.expr is not None:
+            return self.expr(values, dev)
+        for fn, v in self.cases:
+            x = fn(values, dev)
+            if x is True:
+                return v
+            if x is None:
+                return None
+        return self.default
 
 
 @dataclass(eq=False, slots=True)
@@ -51,6 +87,8 @@ class Rule:
     line: int
     message_zh: Template | None = None  # the Chinese template, when the pack has one
     clear_message_zh: Template | None = None
+    value_fn: Fn | None = None  # `value:` given as an expression (a residual)
+    context_fns: tuple[tuple[str, Fn], ...] = ()  # `context:` figures put on the hit
 
     @property
     def id(self) -> str:
@@ -69,6 +107,7 @@ class RulePack:
     rules: tuple[Rule, ...]
     origin: str = "<text>"
     version: int = 1
+    derived: tuple[Derived, ...] = ()  # `derive:` values, in the order they are computed
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -12,7 +12,14 @@ from __future__ import annotations
 import difflib
 from typing import Any, cast
 
-from rules.lang import Condition, RuleError, compile_condition, parse_duration_ms
+from rules.lang import (
+    Condition,
+    Fn,
+    RuleError,
+    compile_condition,
+    compile_expression,
+    parse_duration_ms,
+)
 from rules.model import CrewDispatch, RuleSpec
 from rules.pack_fields import (
     ALL_STANDARD_FIELDS,
@@ -33,9 +40,17 @@ from rules.timewin import WindowSpec, parse_window
 from rules.vocab import PRIORITIES, SYSTEMS, Priority
 
 
-def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # noqa: C901
+def compile_rule(  # noqa: C901
+    d: Any,
+    index: int,
+    line: int,
+    err: Errors,
+    params: dict[str, float] | None = None,
+    derived: frozenset[str] = frozenset(),
+) -> Rule | None:
     """The rule ``d`` (``rules[index]``, on YAML line ``line``), or ``None`` after adding
-    every problem it has to ``err``."""
+    every problem it has to ``err``. ``params`` are the pack's named constants and
+    ``derived`` the names of its derived values (fields every rule may read)."""
     if not isinstance(d, dict):
         err.add(line, f"rules[{index}]: a rule is a mapping, not {type(d).__name__}")
         return None
@@ -117,7 +132,7 @@ def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # 
     declared = get("fields", lambda v: frozenset(str_list(v, "fields"))) or frozenset()
 
     def cond(key: str) -> Condition | None:
-        return get(key, lambda v: compile_condition(v, defaults))
+        return get(key, lambda v: compile_condition(v, defaults, params))
 
     when = cond("when")
     clear = cond("clear")
@@ -219,7 +234,38 @@ def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # 
             fields |= c.fields
             for f_, w in c.history.items():
                 history[f_] = max(history.get(f_, 0), w)
-    known = (STANDARD_FIELDS[system] if system else ALL_STANDARD_FIELDS) | declared
+    known = (STANDARD_FIELDS[system] if system else ALL_STANDARD_FIELDS) | declared | derived
+    # `value:` as an expression (a residual) and `context:` figures put on the hit
+    value_fn: Fn | None = None
+    value_raw = d.get("value")
+    if isinstance(value_raw, str) and value_raw not in known and not value_raw.isidentifier():
+        try:
+            vexpr = compile_expression(value_raw, defaults, params)
+        except RuleError as exc:
+            bad("value", f"value: {exc}")
+        else:
+            value_fn = vexpr.fn
+            fields |= vexpr.fields
+            for f_, w in vexpr.history.items():
+                history[f_] = max(history.get(f_, 0), w)
+    context_fns: list[tuple[str, Fn]] = []
+    ctx_raw = d.get("context")
+    if ctx_raw is not None and not isinstance(ctx_raw, dict):
+        bad("context", "context: a mapping of name to expression")
+    elif isinstance(ctx_raw, dict):
+        for name, text in ctx_raw.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                bad("context", f"context: {name!r} is not a name")
+                continue
+            try:
+                cexpr = compile_expression(text, defaults, params)
+            except RuleError as exc:
+                bad("context", f"context: {name}: {exc}")
+                continue
+            context_fns.append((name, cexpr.fn))
+            fields |= cexpr.fields
+            for f_, w in cexpr.history.items():
+                history[f_] = max(history.get(f_, 0), w)
     checked = fields | set(defaults)
     if kind == "event":  # an event rule's `when` may read the event's own attributes
         checked = (clear.fields if clear is not None else frozenset()) | declared
@@ -240,11 +286,11 @@ def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # 
                 f"unknown field {f_!r} for {system or 'any system'} "
                 f"(declare custom fields under `fields:`)",
             )
-    value_field = d.get("value")
+    value_field = d.get("value") if value_fn is None else None
     if value_field is not None and (not isinstance(value_field, str) or value_field not in known):
         bad("value", f"value: {value_field!r} is not a field of the rule")
         value_field = None
-    if value_field is None and when is not None:
+    if value_field is None and value_fn is None and when is not None:
         value_field = first_field(when.text, when.fields)
 
     crews: tuple[CrewDispatch, ...] = get("crews", lambda v: parse_crews(v, "crews")) or ()
@@ -270,7 +316,7 @@ def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # 
     if "message" not in d:
         err.add(d.line if isinstance(d, LDict) else line, f"{label}: message: required")
     clear_message, clear_message_zh = get("clear_message", templates) or (None, None)
-    allowed = TEMPLATE_BUILTINS | known
+    allowed = TEMPLATE_BUILTINS | known | {name for name, _ in context_fns}
     for key, tpl in (
         ("message", message),
         ("message", message_zh),
@@ -347,4 +393,6 @@ def compile_rule(d: Any, index: int, line: int, err: Errors) -> Rule | None:  # 
         line=d.line if isinstance(d, LDict) else line,
         message_zh=message_zh,
         clear_message_zh=clear_message_zh,
+        value_fn=value_fn,
+        context_fns=tuple(context_fns),
     )

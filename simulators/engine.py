@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import random
 import re
 import zlib
@@ -22,6 +23,8 @@ from gateway.clock import Clock, SystemClock
 from gateway.site import Device, Site
 from simulators.wire import Value
 
+from .ahu import FAULTS as AHU_FAULTS
+from .ahu import AhuPlant
 from .devices import (
     DISABLEMENT_RESET_S,
     EVENT,
@@ -67,6 +70,9 @@ SCENARIOS: list[str] = [
     "door_tamper",  # event tamper
     "lights_left_on",  # a circuit on with nobody there (until cleared)
 ]
+
+# AHU-1 faults of the physical model (simulators.ahu), when its points are on
+AHU_SCENARIOS: list[str] = [f"ahu_{f}" for f in AHU_FAULTS]
 
 Message = tuple[str, bytes, int, bool]
 _Routed = tuple[int, str, bytes, int, bool]
@@ -150,7 +156,11 @@ class Simulation:
         start: float | None = None,
         speed: float = 1.0,
         payload: str = "values",
+        ahu_points: bool | None = None,
     ) -> None:
+        if ahu_points is None:  # the air-handler points go with the fault-detection pack
+            ahu_points = "fdd" in os.environ.get("SITEWATCH_RULE_PACKS", "")
+        self.ahu_points = ahu_points
         if rate is not None and not rate > 0:
             raise ValueError(f"rate must be a positive number of messages per second, not {rate}")
         if not speed > 0:
@@ -223,7 +233,11 @@ class Simulation:
         if t == "lighting_circuit" or (tpl.system == "lighting" and t != "lighting_circuit"):
             return LightingCircuit(**common)
         if tpl.system == "hvac":
-            return HvacUnit(**common, is_ahu=(t == "ahu"))
+            unit = HvacUnit(**common, is_ahu=(t == "ahu"))
+            if self.ahu_points:
+                unit.plant = AhuPlant(self.rng) if t == "ahu" else None
+                unit.water = t != "ahu"
+            return unit
         if tpl.system == "access":
             low = did.lower()
             free = "main" in low or "entrance" in low
@@ -366,11 +380,17 @@ class Simulation:
         Returns the id of the device the scenario runs on. Raises :class:`ValueError`
         for an unknown scenario, an unknown device or a device of the wrong kind.
         """
-        if scenario not in SCENARIOS:
+        if scenario not in SCENARIOS and scenario not in AHU_SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
         t = self._now
         target = self.device(device) if device is not None else None
-        if scenario in ("filter_clog", "ahu_fault", "zone_overheat"):
+        if scenario in AHU_SCENARIOS:
+            d = target or self._first("ahu")
+            self._need(d, scenario, HvacUnit)
+            if d.model.plant is None:  # type: ignore[attr-defined]
+                raise ValueError(f"scenario {scenario} needs the AHU points (ahu_points=True)")
+            d.model.apply(scenario, t, self.env)
+        elif scenario in ("filter_clog", "ahu_fault", "zone_overheat"):
             d = target or (
                 self._first("fcu") if scenario == "zone_overheat" else self._first("ahu", "fcu")
             )
@@ -406,9 +426,9 @@ class Simulation:
 
         Returns how many were ended. A silent device comes back ``online``.
         """
-        if scenario is not None and scenario not in SCENARIOS:
+        if scenario is not None and scenario not in SCENARIOS and scenario not in AHU_SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}")
-        names = [scenario] if scenario else SCENARIOS
+        names = [scenario] if scenario else SCENARIOS + AHU_SCENARIOS
         targets = [self.device(device)] if device else self.devices
         t = self._now
         ended = 0

@@ -116,6 +116,11 @@ class Lifecycle:
             action=spec.action,
             cause=spec.cause,
             consequence=spec.consequence,
+            message_zh=hit.message_zh or spec.message_zh,
+            action_zh=spec.action_zh,
+            cause_zh=spec.cause_zh,
+            consequence_zh=spec.consequence_zh,
+            **_fdd(hit),
         )
 
     @staticmethod
@@ -127,6 +132,10 @@ class Lifecycle:
             new.source_ts_ms = hit.ts_ms
             if hit.message:
                 new.message = hit.message
+            if hit.message_zh:
+                new.message_zh = hit.message_zh
+            for name, v in _fdd(hit).items():
+                setattr(new, name, v)
         if cur.state != S.CLEARED_UNACKED:
             return "repeat"
         new.state = S.ACTIVE_UNACKED
@@ -271,3 +280,16 @@ class Lifecycle:
         work.log(new, "link_ticket", actor=user, ticket_id=ticket_id)
         work.emit(new, "ticket", False)
         return work, new
+
+
+def _fdd(hit: RuleHit) -> dict[str, Any]:
+    """A fault-detection hit's operating mode and estimated wasted power (from its
+    context), for the alarm; nothing for other rules."""
+    out: dict[str, Any] = {}
+    mode = hit.context.get("mode")
+    if isinstance(mode, str):
+        out["mode"] = mode[:32]
+    waste = hit.context.get("waste_kw")
+    if isinstance(waste, int | float) and not isinstance(waste, bool):
+        out["waste_kw"] = round(float(waste), 3)
+    return out

@@ -74,6 +74,12 @@ class Alarm:
     action: str = ""
     cause: str = ""
     consequence: str = ""
+    message_zh: str = ""
+    action_zh: str = ""
+    cause_zh: str = ""
+    consequence_zh: str = ""
+    mode: str | None = None  # fault detection: the air handler's operating mode
+    waste_kw: float | None = None  # fault detection: estimated wasted power
     count: int = 1
     ticket_ids: list[Any] = field(default_factory=list)
     escalations: int = 0
@@ -139,6 +145,12 @@ class Alarm:
             "suppressed_reason": self.suppressed_reason,
             "cause": self.cause,
             "consequence": self.consequence,
+            "message_zh": self.message_zh,
+            "action_zh": self.action_zh,
+            "cause_zh": self.cause_zh,
+            "consequence_zh": self.consequence_zh,
+            "mode": self.mode,
+            "waste_kw": self.waste_kw,
             "count": self.count,
             "activated_at": iso_ms(self.activated_at_ms),
             "closed_at": iso_ms(self.closed_at_ms),
