@@ -16,7 +16,7 @@ import sys
 from gateway.settings import Settings
 from gateway.site import load_site
 
-from .engine import PAYLOAD_FORMS, SCENARIOS
+from .engine import AHU_SCENARIOS, PAYLOAD_FORMS, SCENARIOS
 from .runner import parse_scenario, simulate
 
 
@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_scenario,
         metavar="NAME[:DEVICE][@DELAY_S]",
-        help=f"inject a fault scenario (repeatable): {', '.join(SCENARIOS)}",
+        help=f"inject a fault scenario (repeatable): {', '.join(SCENARIOS)}; with the "
+        f"air-handler points (SITEWATCH_RULE_PACKS with fdd): {', '.join(AHU_SCENARIOS)}",
     )
     parser.add_argument(
         "--duration", type=_positive_float, metavar="S", help="stop after S seconds"

@@ -41,7 +41,7 @@ from gateway.clock import Clock
 from gateway.settings import parse_mqtt_url
 from gateway.site import Site
 
-from .engine import SCENARIOS, Message, Simulation
+from .engine import AHU_SCENARIOS, SCENARIOS, Message, Simulation
 
 log = logging.getLogger("sitewatch.simulators")
 
@@ -271,10 +271,10 @@ _SCENARIO_RE = re.compile(
 def parse_scenario(spec: str) -> tuple[str, str | None, float]:
     """``NAME[:DEVICE][@DELAY_S]`` -> (name, device or None, delay in seconds)."""
     m = _SCENARIO_RE.match(spec.strip())
-    if not m or m.group("name") not in SCENARIOS:
+    if not m or (m.group("name") not in SCENARIOS and m.group("name") not in AHU_SCENARIOS):
         raise ValueError(
             f"bad scenario {spec!r}: expected NAME[:DEVICE][@DELAY_S], "
-            f"NAME one of {', '.join(SCENARIOS)}"
+            f"NAME one of {', '.join([*SCENARIOS, *AHU_SCENARIOS])}"
         )
     return m.group("name"), m.group("device"), float(m.group("delay") or 0.0)
 
