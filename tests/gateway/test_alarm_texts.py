@@ -8,14 +8,15 @@ from gateway.alarms import AlarmService
 from gateway.clock import ManualClock
 from gateway.store import make_engine, migrate
 from rules.model import RuleHit, RuleSpec
+from rules.vocab import Priority
 from tests.gateway.test_alarms import SITE
 
 SPECS = {
     "fdd.ahu.apar22": RuleSpec(
         "fdd.ahu.apar22",
         "hvac",
-        "low",
-        "alarm",  # type: ignore[arg-type]
+        Priority.LOW,
+        "alarm",
         "heating and cooling at once",
         "check the valves",
         message_zh="同时加热和制冷",
@@ -47,7 +48,7 @@ def test_texts_in_both_languages_and_the_fault_figures_reach_the_public_alarm(
         context={"mode": "heating", "waste_kw": 108.04},
     )
     a = svc.apply(hit)
-    assert a is not None
+    assert a is not None and a.id is not None
     pub = svc.get(a.id)
     assert pub["message_zh"] == "空调箱同时加热和制冷" and pub["action_zh"] == "检查阀门"
     assert pub["cause_zh"] == "阀门泄漏" and pub["consequence_zh"] == "浪费能源"

@@ -179,7 +179,7 @@ def test_a_sink_encoder_that_raises_dead_letters_internal() -> None:
     def bad_submit(m: Any, seq: int) -> None:
         raise ValueError("cannot encode")
 
-    sink.submit = bad_submit  # type: ignore[method-assign]
+    sink.submit = bad_submit  # type: ignore[method-assign, assignment]
     p.on_message(link, msg(T, {"zone_temp": 21}, 1))  # type: ignore[arg-type]
     assert [json.loads(b)["reason"] for _, b in published] == ["internal"]
     sink.on_durable(sink.items[-1][0])

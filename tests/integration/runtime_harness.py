@@ -65,7 +65,7 @@ class OffsetClock:
         return time.monotonic()
 
 
-def wait_for(pred: Callable[[], _T], timeout: float = WAIT_S, what: str = "condition") -> _T:
+def wait_for(pred: Callable[[], _T | None], timeout: float = WAIT_S, what: str = "condition") -> _T:
     """Poll ``pred`` until it returns something truthy; that value, or TimeoutError."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -123,8 +123,9 @@ class Subscriber:
         if not subscribed.wait(WAIT_S):
             raise TimeoutError(f"no SUBACK for {topic}")
 
-    def take(self, pred: Callable[[mqtt.MQTTMessage], bool], timeout: float = WAIT_S
-             ) -> mqtt.MQTTMessage:
+    def take(
+        self, pred: Callable[[mqtt.MQTTMessage], bool], timeout: float = WAIT_S
+    ) -> mqtt.MQTTMessage:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -236,8 +237,9 @@ class SseClient:
             self._opened.set()
             self.ended.set()
 
-    def next(self, pred: Callable[[SseEvent], bool] = lambda e: True,
-             timeout: float = WAIT_S) -> SseEvent:
+    def next(
+        self, pred: Callable[[SseEvent], bool] = lambda e: True, timeout: float = WAIT_S
+    ) -> SseEvent:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -415,8 +417,9 @@ class RuntimeHarness:
         self.publish(self.topic(system, device, "event"), {"ts": ts, "type": type_, **extra})
 
     def status(self, system: str, device: str, online: bool) -> None:
-        self.publish(self.topic(system, device, "status"), "online" if online else "offline",
-                     retain=True)
+        self.publish(
+            self.topic(system, device, "status"), "online" if online else "offline", retain=True
+        )
 
     def sync(self, system: str) -> None:
         """Return once the gateway has handled everything published so far on ``system``'s
@@ -459,9 +462,7 @@ class RuntimeHarness:
         return list(body["items"])
 
     def open_alarms(self, device: str, rule: str | None = None) -> list[dict[str, Any]]:
-        return [
-            a for a in self.alarms(device, state="open") if rule is None or a["rule"] == rule
-        ]
+        return [a for a in self.alarms(device, state="open") if rule is None or a["rule"] == rule]
 
     def wait_alarm(
         self,

@@ -17,7 +17,7 @@ from gateway.metrics import Metrics
 from gateway.sinks.base import QueryNotSupported
 from gateway.sinks.influx_v1 import InfluxV1Sink
 from gateway.sinks.influx_v2 import InfluxV2Sink
-from rules.model import Event, Telemetry
+from rules.model import Event, Telemetry, Value
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -117,7 +117,7 @@ async def test_awkward_names_round_trip(influx_url: str) -> None:
     sink = v1_sink(influx_url, db)
     await sink.start()
     zone = 'floor 1,east=x "quoted" ü'
-    values = {"a b,c=d": 1.5, 'key "q"': 'say "hi" \\ back\\slash', "ключ": 2}
+    values: dict[str, Value] = {"a b,c=d": 1.5, 'key "q"': 'say "hi" \\ back\\slash', "ключ": 2}
     sink.submit(Telemetry("sc01", "hvac", "ahu-9", T0, values, T0, zone=zone), 1)
     await asyncio.wait_for(sink.flush(), 10)
     (s,) = series(influxql(influx_url, db, 'SELECT * FROM "hvac"'))
@@ -140,7 +140,7 @@ async def test_type_conflict_mid_batch_dead_letters_only_bad_points(influx_url: 
 
     bad = {10, 20}
     for i in range(1, 31):
-        value: object = 1 if i in bad else (i % 2 == 0)  # a number where a bool is stored
+        value: Value = 1 if i in bad else (i % 2 == 0)  # a number where a bool is stored
         sink.submit(
             Telemetry("sc01", "lighting", f"lt-{i}", T0 + i, {"on": value, "level": 50}, T0), i
         )

@@ -458,7 +458,8 @@ def test_device_offline_by_status(h: RuntimeHarness) -> None:
     check_alarm(h, a, rule="device.offline", device="fcu-office-01", system="hvac",
                 priority="low", zone="offices", value="offline")
     # stamped when the gateway learnt it (a status has no device time)
-    assert before - 1000 <= parse_iso_ms(a["source_ts"]) <= h.now_ms()
+    source = parse_iso_ms(a["source_ts"])
+    assert source is not None and before - 1000 <= source <= h.now_ms()
     f = h.wait_alarm("hd-plant-01", "device.offline")
     check_alarm(h, f, rule="device.offline", device="hd-plant-01", system="fire",
                 priority="high", zone="plant-room", value="offline")

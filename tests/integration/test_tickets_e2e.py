@@ -30,8 +30,12 @@ from tests.integration.gateway_proc import TOKEN, GatewayProc
 pytestmark = pytest.mark.integration
 
 MON_10H = 1_767_578_400.0  # 2026-01-05T02:00:00Z: Monday 10:00 in Asia/Shanghai
-TOKENS = {"op-token-12345": "operator", "tech-token-1234": "technician",
-          "view-token-1234": "viewer", "admin-token-123": "admin"}
+TOKENS = {
+    "op-token-12345": "operator",
+    "tech-token-1234": "technician",
+    "view-token-1234": "viewer",
+    "admin-token-123": "admin",
+}
 SECRET = "e2e-webhook-secret"
 _T = TypeVar("_T")
 
@@ -50,13 +54,19 @@ def wait_for(pred: Callable[[], _T], timeout: float = 20.0, what: str = "conditi
 class Gateway:
     """An in-process Runtime (own loop in a thread), real Mosquitto, HTTP on a free port."""
 
-    def __init__(self, tmp: Path, mqtt_url: str, site: str, clock: ManualClock,
-                 webhooks: str = "") -> None:
+    def __init__(
+        self, tmp: Path, mqtt_url: str, site: str, clock: ManualClock, webhooks: str = ""
+    ) -> None:
         port = free_port()
         self.settings = Settings(
-            mqtt_url=mqtt_url, mqtt_client_id=f"gw-{site}", site=site,
-            db_url=f"sqlite:///{tmp}/state.db", telemetry_db=f"{tmp}/telemetry.db",
-            http_bind=f"127.0.0.1:{port}", webhooks=webhooks, webhook_secret=SECRET,
+            mqtt_url=mqtt_url,
+            mqtt_client_id=f"gw-{site}",
+            site=site,
+            db_url=f"sqlite:///{tmp}/state.db",
+            telemetry_db=f"{tmp}/telemetry.db",
+            http_bind=f"127.0.0.1:{port}",
+            webhooks=webhooks,
+            webhook_secret=SECRET,
             outbox_backoff_max_s=0.3,
         )
         self.clock = clock
@@ -95,8 +105,7 @@ class Gateway:
 
     def call(self, method: str, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
         token = next(t for t, r in TOKENS.items() if r == role)
-        return self.http.request(method, path, headers={"Authorization": f"Bearer {token}"},
-                                 **kw)
+        return self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
 
     def tickets(self, **params: str) -> list[dict[str, Any]]:
         r = self.call("GET", "/api/v1/tickets", params=params)
@@ -119,8 +128,11 @@ class Devices:
         self.c.loop_start()
 
     def telemetry(self, system: str, device: str, ts_ms: int, **values: Any) -> None:
-        info = self.c.publish(f"sitewatch/{self.site}/{system}/{device}/telemetry",
-                              json.dumps({"ts": ts_ms, "values": values}), qos=1)
+        info = self.c.publish(
+            f"sitewatch/{self.site}/{system}/{device}/telemetry",
+            json.dumps({"ts": ts_ms, "values": values}),
+            qos=1,
+        )
         info.wait_for_publish(10)
 
     def close(self) -> None:
@@ -136,8 +148,12 @@ class Listener:
         self.got: list[tuple[str, dict[str, Any]]] = []
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ls-{uuid.uuid4().hex}")
         ready = threading.Event()
-        self.c.on_connect = lambda c, u, f, rc, p=None: (
-            c.subscribe(f"sitewatch/{site}/tickets/#", qos=1), ready.set())
+
+        def on_connect(c: Any, u: Any, f: Any, rc: Any, p: Any = None) -> None:
+            c.subscribe(f"sitewatch/{site}/tickets/#", qos=1)
+            ready.set()
+
+        self.c.on_connect = on_connect
         self.c.on_message = lambda c, u, m: self.got.append((m.topic, json.loads(m.payload)))
         self.c.connect(t.host, t.port)
         self.c.loop_start()
@@ -155,8 +171,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def gw(tmp_path: Path, mosquitto_url: str, unique_site: str,
-       clock: ManualClock) -> Iterator[Gateway]:
+def gw(
+    tmp_path: Path, mosquitto_url: str, unique_site: str, clock: ManualClock
+) -> Iterator[Gateway]:
     g = Gateway(tmp_path, mosquitto_url, unique_site, clock).start()
     yield g
     g.stop()
@@ -183,37 +200,63 @@ def test_tickets_through_mosquitto_and_the_api(
         dev.telemetry("hvac", "ahu-01", clock.now_ms() - 10_000, filter_dp=320.0)
         time.sleep(0.5)
         assert len(gw.tickets(rule="hvac.filter_clogged")) == 1  # one ticket per fault
-        wait_for(lambda: any(m["ticket"]["id"] == t1["id"] for _, m in heard.got),
-                 what="the ticket on MQTT")
+        wait_for(
+            lambda: any(m["ticket"]["id"] == t1["id"] for _, m in heard.got),
+            what="the ticket on MQTT",
+        )
         topic, msg = next((tp, m) for tp, m in heard.got if m["ticket"]["id"] == t1["id"])
         assert topic == f"sitewatch/{unique_site}/tickets/hvac" and msg["change"] == "create"
 
         # -- fixed: back to normal, resolved -> closed; the same fault again = a repeat -
         dev.telemetry("hvac", "ahu-01", clock.now_ms() - 5_000, filter_dp=90.0)
-        wait_for(lambda: gw.call("GET", f"/api/v1/tickets/{t1['id']}").json()
-                 ["condition_active"] is False, what="condition back to normal")
+        wait_for(
+            lambda: (
+                gw.call("GET", f"/api/v1/tickets/{t1['id']}").json()["condition_active"] is False
+            ),
+            what="condition back to normal",
+        )
         assert gw.move(t1["id"], "in_progress").status_code == 200
         done = gw.move(t1["id"], "resolved").json()
         assert done["status"] == "closed" and done["closed_at"] is not None
         clock.advance(86_400)
         clog(dev, clock)
-        t2 = wait_for(lambda: [t for t in gw.tickets(rule="hvac.filter_clogged")
-                               if t["id"] != t1["id"]], what="repeat ticket")[0]
+        t2 = wait_for(
+            lambda: [t for t in gw.tickets(rule="hvac.filter_clogged") if t["id"] != t1["id"]],
+            what="repeat ticket",
+        )[0]
         assert t2["repeat_of"] == t1["id"] and t2["crew"] == "hvac"
 
         # -- a complaint from a person goes to customer service ------------------------
-        r = gw.call("POST", "/api/v1/tickets", "operator",
-                    json={"title": "Too cold in VIP room 1", "category": "complaint",
-                          "priority": "low", "description": "customer waiting"})
+        r = gw.call(
+            "POST",
+            "/api/v1/tickets",
+            "operator",
+            json={
+                "title": "Too cold in VIP room 1",
+                "category": "complaint",
+                "priority": "low",
+                "description": "customer waiting",
+            },
+        )
         assert r.status_code == 201, r.text
         comp = r.json()
         assert comp["crew"] == "customer-service" and comp["source"] == "person"
         assert comp["status"] == "assigned" and comp["assignee"] == "cs-lin"  # Tue 10:00
-        assert gw.call("POST", "/api/v1/tickets", "viewer",
-                       json={"title": "x", "category": "complaint",
-                             "priority": "low"}).status_code == 403
-        bad = gw.call("POST", "/api/v1/tickets", "technician",
-                      json={"title": "x", "category": "repair", "priority": "low"})
+        assert (
+            gw.call(
+                "POST",
+                "/api/v1/tickets",
+                "viewer",
+                json={"title": "x", "category": "complaint", "priority": "low"},
+            ).status_code
+            == 403
+        )
+        bad = gw.call(
+            "POST",
+            "/api/v1/tickets",
+            "technician",
+            json={"title": "x", "category": "repair", "priority": "low"},
+        )
         assert bad.status_code == 422
 
         # -- illegal transitions: 409 with the allowed moves ---------------------------
@@ -224,13 +267,23 @@ def test_tickets_through_mosquitto_and_the_api(
 
         # -- escalation when a clock nearly runs out (driven clock) --------------------
         clock.advance(0.81 * 4 * 3600)  # low: in progress within 4 h
-        esc = wait_for(lambda: (t := gw.call("GET", f"/api/v1/tickets/{comp['id']}").json())
-                       ["escalation"] >= 1 and t, what="escalation")
+        esc = wait_for(
+            lambda: (
+                (t := gw.call("GET", f"/api/v1/tickets/{comp['id']}").json())["escalation"] >= 1
+                and t
+            ),
+            what="escalation",
+        )
         assert esc["escalated_to"] == "cs-lin"  # the crew lead
-        assert any(j["action"] == "escalate" and j["detail"]["clock"] == "respond"
-                   for j in esc["journal"])
-        wait_for(lambda: any(m["ticket"]["id"] == comp["id"] and m["change"] == "escalate"
-                             for _, m in heard.got), what="escalation on MQTT")
+        assert any(
+            j["action"] == "escalate" and j["detail"]["clock"] == "respond" for j in esc["journal"]
+        )
+        wait_for(
+            lambda: any(
+                m["ticket"]["id"] == comp["id"] and m["change"] == "escalate" for _, m in heard.got
+            ),
+            what="escalation on MQTT",
+        )
 
         # -- closed loop: no resolve while the alarm is active (unless a note says why) -
         dev.telemetry("hvac", "fcu-lobby-01", clock.now_ms() - 1000, fault_code=5)
@@ -242,12 +295,16 @@ def test_tickets_through_mosquitto_and_the_api(
         r = gw.move(ft["id"], "resolved")
         assert r.status_code == 409 and r.json()["detail"]["closed_loop"] is True
         dev.telemetry("hvac", "fcu-lobby-01", clock.now_ms(), fault_code=0)
-        wait_for(lambda: gw.call("GET", f"/api/v1/alarms/{ft['alarm_id']}").json()["state"]
-                 != "active_unacked", what="alarm cleared")
+        wait_for(
+            lambda: (
+                gw.call("GET", f"/api/v1/alarms/{ft['alarm_id']}").json()["state"]
+                != "active_unacked"
+            ),
+            what="alarm cleared",
+        )
         r = gw.move(ft["id"], "resolved")
         assert r.status_code == 200 and r.json()["status"] == "closed"
-        assert gw.call("GET", f"/api/v1/alarms/{ft['alarm_id']}").json()["out_of_service"] \
-            is False
+        assert gw.call("GET", f"/api/v1/alarms/{ft['alarm_id']}").json()["out_of_service"] is False
 
         # -- figures ---------------------------------------------------------------------
         k = gw.call("GET", "/api/v1/kpis", "viewer").json()
@@ -267,8 +324,11 @@ def test_webhook_down_during_50_changes_gets_all_in_order(
     hook = Receiver(free_port())
     gw = Gateway(tmp_path, mosquitto_url, unique_site, clock, webhooks=hook.url).start()
     try:
-        t = gw.call("POST", "/api/v1/tickets", json={
-            "title": "w0", "category": "cleaning", "priority": "low"}).json()  # change 1
+        t = gw.call(
+            "POST",
+            "/api/v1/tickets",
+            json={"title": "w0", "category": "cleaning", "priority": "low"},
+        ).json()  # change 1
         assert gw.move(t["id"], "in_progress").status_code == 200  # change 2
         for i in range(48):  # changes 3..50
             to = "on_hold" if i % 2 == 0 else "in_progress"
@@ -286,9 +346,12 @@ def test_webhook_down_during_50_changes_gets_all_in_order(
 
 
 def _post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {TOKEN}",
-                                          "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         result: dict[str, Any] = json.loads(r.read())
         return result
@@ -298,20 +361,31 @@ def test_webhook_gets_all_50_in_order_across_a_gateway_restart(
     tmp_path: Path, mosquitto_url: str, unique_site: str
 ) -> None:
     hook = Receiver(free_port())
-    gw = GatewayProc(tmp_path, SITEWATCH_SITE=unique_site,
-                     SITEWATCH_MQTT_CLIENT_ID=f"gw-{unique_site}",
-                     SITEWATCH_MQTT_URL=mosquitto_url, SITEWATCH_WEBHOOKS=hook.url,
-                     SITEWATCH_WEBHOOK_SECRET=SECRET, SITEWATCH_OUTBOX_BACKOFF_MAX_S="0.5")
+    gw = GatewayProc(
+        tmp_path,
+        SITEWATCH_SITE=unique_site,
+        SITEWATCH_MQTT_CLIENT_ID=f"gw-{unique_site}",
+        SITEWATCH_MQTT_URL=mosquitto_url,
+        SITEWATCH_WEBHOOKS=hook.url,
+        SITEWATCH_WEBHOOK_SECRET=SECRET,
+        SITEWATCH_OUTBOX_BACKOFF_MAX_S="0.5",
+    )
     gw.start()
     try:
         for i in range(25):
-            _post(gw.base, "/api/v1/tickets",
-                  {"title": f"t{i:02d}", "category": "cleaning", "priority": "low"})
+            _post(
+                gw.base,
+                "/api/v1/tickets",
+                {"title": f"t{i:02d}", "category": "cleaning", "priority": "low"},
+            )
         gw.kill()  # no clean shutdown: the outbox is in the database
         gw.start()
         for i in range(25, 50):
-            _post(gw.base, "/api/v1/tickets",
-                  {"title": f"t{i:02d}", "category": "enquiry", "priority": "low"})
+            _post(
+                gw.base,
+                "/api/v1/tickets",
+                {"title": f"t{i:02d}", "category": "enquiry", "priority": "low"},
+            )
         assert hook.got == []
         hook.start()
         wait_for(lambda: len(hook.got) >= 50, timeout=30, what="50 webhook deliveries")
