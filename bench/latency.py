@@ -259,11 +259,13 @@ def run_alarms(
             else:
                 lat.append((got - t) * 1000)
         # the gateway's share: its raised_at (its clock, the same machine's) - publish time
-        dev = "fp-bench" if kind == "fire" else None
+        only = "fp-bench" if kind == "fire" else None
         raised: dict[str, int] = {}
-        q = f"/api/v1/alarms?limit=1000&device={dev}" if dev else "/api/v1/alarms?limit=1000"
+        q = f"/api/v1/alarms?limit=1000&device={only}" if only else "/api/v1/alarms?limit=1000"
         for a in gw.get(q)["items"]:
-            raised.setdefault(f"{a['device']}/{a.get('point') or ''}", parse_iso_ms(a["raised_at"]))
+            at = parse_iso_ms(a["raised_at"])
+            if at is not None:
+                raised.setdefault(f"{a['device']}/{a.get('point') or ''}", at)
         gw_side = [raised[k] - t * 1000 for k, t in sent if raised.get(k) is not None]
         if gw_side:
             print(f"  ({kind}: publish -> alarm committed in the gateway: "
@@ -461,8 +463,8 @@ Max sustainable telemetry rate: {max_rate:,.0f} msg/s ({how}).
 """
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n")
-    with RESULTS.open("a") as f:
-        f.write(text)
+    with RESULTS.open("a") as out:
+        out.write(text)
     print(f"appended to {RESULTS}")
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 
 from gateway.site import load_site
 from rules import RuleEngine, load_default_pack
-from rules.model import Telemetry
+from rules.model import Telemetry, Value
 
 NOON_SH = 1_767_240_000_000  # 2026-01-01T12:00:00+08:00 is 04:00Z; any fixed time will do
 
@@ -26,7 +27,7 @@ def main() -> None:
     by_system: dict[str, list[str]] = {}
     for d in site.devices:
         by_system.setdefault(d.system, []).append(d.id)
-    makers = {
+    makers: dict[str, Callable[[], dict[str, Value]]] = {
         "hvac": lambda: {
             "zone_temp": 22 + rnd.random() * 5,
             "setpoint": 22.0,

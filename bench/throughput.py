@@ -231,6 +231,7 @@ def run_sitewatch(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             time.sleep(1)
+        assert broker.proc is not None and influx.proc is not None
         cpu0 = {"gateway": cpu_seconds(gw.pid), "mosquitto": cpu_seconds(broker.proc.pid),
                 "influxd": cpu_seconds(influx.proc.pid)}
         t0 = publish_all(broker, streams)
