@@ -12,9 +12,11 @@ runtime's settings in ``app.state.server_options``, for whoever serves it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from api import docs, errors
 from api.middleware import SecuredFastAPI
@@ -61,6 +63,51 @@ ROUTERS = (
 )
 
 
+_SITE_PATH = re.compile(r"^/api/v1/sites/([A-Za-z0-9_.-]{1,64})(/.*)?$")
+
+
+class SitePaths:
+    """``/api/v1/sites/{site}/...`` is ``/api/v1/...`` answered for that site (contract
+    §12). A process serving several sites (``gateway.multisite.Host``: ``site_runtime``)
+    answers with an app of that site's runtime (made on first use, one per runtime); a
+    site served by another process is 503 (ask that one: ``/healthz`` lists the sites),
+    an unknown site 404. A single-site runtime answers for its own site only."""
+
+    def __init__(self, app: Any, runtime: Any) -> None:
+        self.app = app
+        self.runtime = runtime
+        self._apps: dict[str, tuple[Any, Any]] = {}  # site -> (its runtime, its app)
+
+    def _site_app(self, site: str, sub: Any) -> Any:
+        cached = self._apps.get(site)
+        if cached is None or cached[0] is not sub:  # a new runtime after a takeover
+            cached = self._apps[site] = (sub, create_app(sub))
+        return cached[1]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        m = _SITE_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if m is None:
+            await self.app(scope, receive, send)
+            return
+        site, rest = m.group(1), m.group(2) or "/"
+        rt = self.runtime
+        pick = getattr(rt, "site_runtime", None)
+        known = site in rt.sites if pick is not None else site == getattr(rt, "site_id", None)
+        if not known:
+            await JSONResponse({"detail": f"no site {site} here"}, 404)(scope, receive, send)
+            return
+        app = self.app
+        if pick is not None:
+            sub = pick(site)
+            if sub is None:
+                detail = f"site {site} is served by another process"
+                await JSONResponse({"detail": detail}, 503)(scope, receive, send)
+                return
+            app = self._site_app(site, sub)
+        path = "/api/v1" + rest
+        await app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = SecuredFastAPI(
         title="sitewatch",
@@ -76,4 +123,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in (*ROUTERS, *runtime.extra_routers()):
         app.include_router(router)
     app.mount("/static", ui.ASSETS, name="static")
+    app.add_middleware(SitePaths, runtime=runtime)
     return app

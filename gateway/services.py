@@ -31,6 +31,8 @@ from gateway.people.oidc_setup import oidc_from_settings
 from gateway.registry import Registry
 from gateway.requests import RequestService
 from gateway.requests.wiring import build_requests
+from gateway.rounds import RoundService
+from gateway.rounds.wiring import build_rounds
 from gateway.rules_stage import LINK_RULE, RulesStage
 from gateway.settings import Settings
 from gateway.store import open_store
@@ -64,6 +66,7 @@ class SiteServices:
     maintenance: MaintenanceService
     requests: RequestService
     notifier: Notifier
+    rounds: RoundService
     _people_at_ms: int = field(default=0, init=False, repr=False)
 
     def tick(self, now_ms: int) -> None:
@@ -75,6 +78,7 @@ class SiteServices:
         self.tickets.tick(now_ms)
         self.notifier.tick(now_ms)
         self.maintenance.tick(now_ms)
+        self.rounds.tick(now_ms)
         if now_ms - self._people_at_ms >= PEOPLE_TICK_MS:
             self._people_at_ms = now_ms
             self.people.tick()
@@ -119,6 +123,9 @@ def build_site(
         s, site, clock, db, tickets=tickets, outbox=outbox, alarms=alarms, specs=specs
     )
     maintenance = MaintenanceService(db, site, clock, tickets, devices=engine.devices)
+    rounds = build_rounds(
+        s, site, clock, db, tickets=tickets, notifier=notifier, site_id=site_id
+    )
 
     def on_alarm_change(seq: int, alarm: dict[str, Any]) -> None:
         hub.publish(seq, alarm)
@@ -133,5 +140,5 @@ def build_site(
         site=site, site_id=site_id, db=db, pack=pack, engine=engine,
         registry=Registry(engine.devices, clock), alarms=alarms, tickets=tickets,
         outbox=outbox, rules=rules, hub=hub, people=people, requests=requests,
-        notifier=notifier, maintenance=maintenance,
+        notifier=notifier, maintenance=maintenance, rounds=rounds,
     )

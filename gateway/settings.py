@@ -176,6 +176,9 @@ class Settings(BaseSettings):
         default=9.0, gt=0.5, le=60, description="a site's lease lasts this long unrenewed"
     )
     rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
+    photos_dir: str | None = Field(
+        default=None, description="photo store folder; unset: photos/ beside a SQLite store"
+    )
     rule_packs: str = Field(
         default="default", description="comma-separated rule packs (default, fdd) or pack files"
     )

@@ -1,6 +1,6 @@
 """The site as data: zones, devices (with zone and usual reporting interval), crews and,
-optionally, the plant without telemetry (``assets:``), maintenance plans (``plans:``) and the
-scorecard's baselines and targets (``scorecard:``).
+optionally, the plant without telemetry (``assets:``), maintenance plans (``plans:``), the
+scorecard's baselines and targets (``scorecard:``) and inspection rounds (``rounds:``).
 
 A leaf of the house like ``rules.model``: pydantic models and nothing of sitewatch's but
 the vocabulary, so the rule engine, the gateway and the API share one description of a
@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from rules.site_rounds import RoundTemplate, check_rounds
-from rules.vocab import ID_RE, Priority, System
+from rules.vocab import ID_RE, Priority, System, TicketCategory
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -183,6 +182,152 @@ class Plan(_Strict):
         return self
 
 
+# ---- inspection rounds (gateway.rounds): templates of the site file's ``rounds:`` and the API's
+# A schedule is one of: ``rrule`` (one RFC 5545 rule from the template's first day, local
+# time), ``times`` (fixed local times) or ``every_min`` from ``start`` to ``end``; ``days``
+# limits the last two. A ``check`` answered false or a ``number`` outside its limits is a
+# failed item; ``photo``: ``on_fail`` asks for a photo of a failed item, ``always`` of any.
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class RoundItem(_Strict):
+    id: str = Field(pattern=ID_RE)
+    text: str = Field(min_length=1, max_length=200)
+    kind: Literal["check", "number", "text", "photo"] = "check"
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+    standard: str | None = Field(None, max_length=500, description="the standard, written out")
+    photo: Literal["never", "on_fail", "always"] = "on_fail"
+    category: TicketCategory | None = Field(None, description="the ticket's (default: crew's)")
+    priority: Priority | None = Field(None, description="the ticket's (default: template's)")
+
+    @model_validator(mode="after")
+    def _limits(self) -> RoundItem:
+        if (self.min is not None or self.max is not None) and self.kind != "number":
+            raise ValueError(f"item {self.id}: only a number item has limits")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"item {self.id}: min is above max")
+        return self
+
+    @property
+    def can_fail(self) -> bool:
+        return self.kind == "check" or (
+            self.kind == "number" and (self.min is not None or self.max is not None)
+        )
+
+
+class RoundCheckpoint(_Strict):
+    id: str = Field(pattern=ID_RE)
+    zone: str
+    name: str | None = Field(None, max_length=120)
+    asset: str | None = None
+    items: list[RoundItem] = Field(min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RoundCheckpoint:
+        ids = [i.id for i in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"checkpoint {self.id}: item ids must be unique")
+        return self
+
+
+class RoundSchedule(_Strict):
+    rrule: str | None = None
+    times: list[str] | None = None
+    every_min: int | None = Field(None, ge=10, le=24 * 60)
+    start: str = Field("00:00", pattern=HHMM)
+    end: str = Field("23:59", pattern=HHMM)
+    days: list[Weekday] | None = None
+
+    @field_validator("rrule")
+    @classmethod
+    def _rrule(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        text = v.strip()
+        if text.upper().startswith("RRULE:"):
+            text = text[6:]
+        if "DTSTART" in text.upper() or "\n" in text:
+            raise ValueError("rrule is one RRULE (the template gives DTSTART)")
+        try:
+            rrulestr(text, dtstart=_EPOCH_LOCAL)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not an RFC 5545 recurrence rule {v!r}: {exc}") from None
+        return text
+
+    @field_validator("times")
+    @classmethod
+    def _times(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if not v or any(not re.fullmatch(HHMM, x) for x in v):
+            raise ValueError("times are HH:MM local times, at least one")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RoundSchedule:
+        forms = [self.rrule is not None, self.times is not None, self.every_min is not None]
+        if sum(forms) != 1:
+            raise ValueError("a schedule is one of rrule, times or every_min")
+        if self.every_min is not None and self.start > self.end:
+            raise ValueError("start is after end")
+        return self
+
+    def local_times(self) -> list[str]:
+        """The day's HH:MM times of a ``times`` or ``every_min`` schedule."""
+        if self.times is not None:
+            return list(self.times)
+        if self.every_min is None:
+            return []
+        h0, m0 = (int(x) for x in self.start.split(":"))
+        h1, m1 = (int(x) for x in self.end.split(":"))
+        out, t = [], h0 * 60 + m0
+        while t <= h1 * 60 + m1:
+            out.append(f"{t // 60:02d}:{t % 60:02d}")
+            t += self.every_min
+        return out
+
+
+class RoundTemplate(_Strict):
+    id: str = Field(pattern=ID_RE)
+    name: str = Field(min_length=1, max_length=200)
+    crew: str
+    schedule: RoundSchedule
+    checkpoints: list[RoundCheckpoint] = Field(min_length=1, max_length=100)
+    grace_min: float = Field(30, gt=0, le=24 * 60, description="start within, after due")
+    window_min: float = Field(60, gt=0, le=24 * 60, description="finish within, after due")
+    open_ahead_min: float = Field(15, ge=0, le=24 * 60, description="startable before due")
+    priority: Priority = Priority.MEDIUM
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> RoundTemplate:
+        ids = [c.id for c in self.checkpoints]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"round {self.id}: checkpoint ids must be unique")
+        if self.window_min < self.grace_min:
+            raise ValueError(f"round {self.id}: window_min is shorter than grace_min")
+        return self
+
+
+def check_rounds(
+    rounds: list[RoundTemplate], zones: set[str], crews: set[str], assets: set[str]
+) -> None:
+    """Every template's ids unique, its crew, zones and assets the site's (ValueError)."""
+    seen: set[str] = set()
+    for r in rounds:
+        if r.id in seen:
+            raise ValueError(f"round {r.id!r} is listed twice")
+        seen.add(r.id)
+        if crews and r.crew not in crews:
+            raise ValueError(f"round {r.id!r}: crew {r.crew!r} is not a crew of the site")
+        for c in r.checkpoints:
+            if c.zone not in zones:
+                raise ValueError(f"round {r.id!r}: zone {c.zone!r} is not a zone of the site")
+            if c.asset is not None and c.asset not in assets:
+                raise ValueError(f"round {r.id!r}: asset {c.asset!r} is not an asset or device")
+
 
 class FigureGoal(_Strict):
     """One scorecard figure's baseline and target (either may be absent)."""
@@ -219,7 +364,7 @@ class Site(_Strict):
     assets: list[Asset] = Field(default_factory=list)
     plans: list[Plan] = Field(default_factory=list)
     scorecard: Scorecard | None = None
-    #: inspection rounds (``rules.site_rounds``), optional
+    #: inspection rounds (``rules.site``), optional
     rounds: list[RoundTemplate] = Field(default_factory=list)
     _devices_by_id: dict[str, Device] | None = PrivateAttr(None)
 

@@ -90,6 +90,7 @@ async def _demo_sign_in(rt: Any, password: str) -> None:
 
 async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event) -> None:
     from gateway.people import new_password
+    from simulators.rounds import run as simulate_rounds
     from simulators.runner import simulate
     from sitewatch.bootstrap import build_runtime
 
@@ -126,6 +127,12 @@ async def _demo(settings: Settings, tokens: dict[str, str], stop: asyncio.Event)
                 ),
                 name="simulator",
             )
+            admin = next((t for t, r in tokens.items() if r == "admin"), None)
+            if admin is not None:  # the crews walk their rounds, some items failing
+                tg.create_task(
+                    simulate_rounds(f"http://{settings.http_bind}", admin, stop),
+                    name="rounds-simulator",
+                )
     finally:
         if broker is not None:
             await broker.shutdown()

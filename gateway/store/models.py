@@ -89,6 +89,13 @@ class AlarmRow(Base):
     action: Mapped[str] = mapped_column(sa.Text, server_default="")
     cause: Mapped[str] = mapped_column(sa.Text, server_default="")
     consequence: Mapped[str] = mapped_column(sa.Text, server_default="")
+    # 0008: the pack's Chinese texts, and a fault-detection alarm's mode and wasted power
+    message_zh: Mapped[str] = mapped_column(sa.Text, server_default="")
+    action_zh: Mapped[str] = mapped_column(sa.Text, server_default="")
+    cause_zh: Mapped[str] = mapped_column(sa.Text, server_default="")
+    consequence_zh: Mapped[str] = mapped_column(sa.Text, server_default="")
+    mode: Mapped[str | None] = mapped_column(sa.String(32))
+    waste_kw: Mapped[float | None] = mapped_column(sa.Float)
     count: Mapped[int] = mapped_column(sa.Integer, server_default="1")
     ticket_ids: Mapped[Any] = mapped_column(sa.JSON, nullable=False)
     last_hit_ms: Mapped[int] = mapped_column(sa.BigInteger)
@@ -258,6 +265,8 @@ class TicketRow(Base):
     reply: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
     reply_by_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
     channel: Mapped[str | None] = mapped_column(sa.String(16))
+    # inspection rounds (0006): the round whose failed item opened the ticket
+    round_id: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class OutboxRow(Base):
@@ -446,7 +455,6 @@ notifications: sa.Table = _requests.notifications
 alarm_notices: sa.Table = _requests.alarm_notices
 
 # inspection rounds and photos (0006): gateway.store.models_rounds
-from gateway.store import models_rounds as _rounds  # noqa: E402, F401
-
 # cluster leases and members (0007): gateway.store.models_leases
 from gateway.store import models_leases as _leases  # noqa: E402, F401
+from gateway.store import models_rounds as _rounds  # noqa: E402, F401

@@ -262,13 +262,15 @@ class Intake:
         channel: str | None = CHANNEL_STAFF,
         zone: str | None = None,
         repair_crew: str | None = None,
+        round_id: int | None = None,
         then: Callable[[TicketTx, Ticket], None] | None = None,
     ) -> TicketDict:
         """A request or complaint raised by a person, routed by category and dispatched.
         :class:`Invalid` for an empty title, unknown category, priority or device, or a
         repair with no device (unless ``repair_crew`` says who takes such a repair: the
         request page's). ``source`` is ``person`` (staff entered it; ``channel`` ``staff``
-        or ``phone``) or ``portal``; ``then(ttx, ticket)`` runs in the same transaction
+        or ``phone``), ``portal`` or ``inspection`` (a round's finding: ``round_id``);
+        ``then(ttx, ticket)`` runs in the same transaction
         once the ticket is stored (the request page's own row)."""
         if not title or not title.strip():
             raise Invalid("title is required")
@@ -308,6 +310,7 @@ class Intake:
                 system=dev.system if dev else None,
                 zone=dev.zone if dev else zone,
                 created_by=user,
+                round_id=round_id,
             )
             self._life.open(ttx, t, actor=user, reason=description, detail=audit_detail(audit))
             if then is not None:

@@ -137,6 +137,8 @@ class Ticket:
     reply: dict[str, Any] | None = None
     reply_by_ms: int | None = None
     channel: str | None = None
+    # inspection rounds (0006): the round whose failed item opened the ticket
+    round_id: int | None = None
 
     @property
     def tid(self) -> int:
@@ -207,6 +209,7 @@ class Ticket:
             "version": self.version,
             # preventive maintenance (contract section 7)
             "plan_id": self.plan_id,
+            "round_id": self.round_id,
             "asset": self.asset,
             "due_at": iso_ms(self.due_at_ms),
             "parent_id": self.parent_id,

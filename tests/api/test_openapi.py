@@ -15,6 +15,7 @@ NOT_JSON = {
     ("get", "/metrics"): "text/plain",
     ("get", "/api/v1/alarms/stream"): "text/event-stream",
     ("get", "/api/v1/reports/monthly"): "text/html",
+    ("get", "/api/v1/photos/{photo_id}"): "image/",
 }
 
 

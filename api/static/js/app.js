@@ -7,12 +7,15 @@ import * as control from "./control.js";
 import { clock, duration, h, replace, s, setTimeZone } from "./dom.js";
 import * as figures from "./figures.js";
 import { CATALOGUES, LANGS, getLang, onLang, setLang, t, tv } from "./i18n.js";
+import * as maintenance from "./maintenance.js";
+import { startNotifications, stopNotifications } from "./notify.js";
 import { isMuted, onMute, setMuted, unlock } from "./sound.js";
 import { FLOOD_ABOVE, connectStream, disconnectStream, floodCount, loadSite, refreshDevices, store, subscribe } from "./store.js";
 import * as tech from "./tech.js";
+import * as rounds from "./rounds.js";
 import * as tickets from "./tickets.js";
 
-const VIEWS = { control, building, tickets, tech, figures }; // titles: view.<name>
+const VIEWS = { control, building, tickets, maintenance, tech, rounds, figures }; // titles: view.<name>
 
 const app = document.getElementById("app");
 let unmount = null;
@@ -37,7 +40,7 @@ function defaultView() {
 }
 
 function viewFromHash() {
-  const name = location.hash.replace(/^#\/?/, "");
+  const name = location.hash.replace(/^#\/?/, "").split("/")[0]; // #/rounds/scan/...: rounds
   return VIEWS[name] ? name : defaultView();
 }
 
@@ -163,12 +166,14 @@ function showSignIn(message) {
 }
 
 function forget() {
+  stopNotifications();
   session.clear();
   disconnectStream();
   store.alarms.clear();
 }
 
 async function signOut() {
+  stopNotifications();
   disconnectStream();
   teardown();
   try {
@@ -303,6 +308,7 @@ async function start() {
   if (!subscribed) subscribe(paintStatus);
   subscribed = true;
   connectStream();
+  startNotifications(); // the person's browser notifications while the page is open (notify.js)
   route();
   try {
     const site = await loadSite();

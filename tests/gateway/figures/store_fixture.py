@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.store import models as m
+from gateway.store import models_rounds
 from gateway.tickets.model import Ticket
 
 H = 3_600_000
@@ -233,18 +234,24 @@ def build(engine: sa.Engine, *, rounds: bool = False, surveys: bool = False) -> 
         for i in range(72):
             b.alarm(SEP + i * 10 * H)
         if rounds:
-            conn.execute(
-                sa.text(
-                    "CREATE TABLE round_checkpoints (id INTEGER PRIMARY KEY, done_at_ms BIGINT,"
-                    " failed BOOLEAN)"
-                )
-            )
+            # inspected checkpoints as the rounds service records them (migration 0006)
             rows = [(SEP + i * 12 * H, i % 4 == 0) for i in range(40)]
             rows += [(AUG + i * DAY, i % 2 == 0) for i in range(8)]
-            for at, failed in rows:
+            for n, (at, failed) in enumerate(rows):
                 conn.execute(
-                    sa.text("INSERT INTO round_checkpoints (done_at_ms, failed) VALUES (:a, :f)"),
-                    {"a": at, "f": failed},
+                    sa.insert(models_rounds.round_checkpoints).values(
+                        round_id=n + 1,
+                        checkpoint="cp00",
+                        template_id="clean-lobby",
+                        zone="lobby",
+                        asset=None,
+                        answers={},
+                        photos=[],
+                        failed=failed,
+                        failed_items=["floor"] if failed else [],
+                        done_at_ms=at,
+                        done_by="clean-hu",
+                    )
                 )
         if surveys:
             if "survey" not in {c["name"] for c in sa.inspect(conn).get_columns("tickets")}:

@@ -111,7 +111,7 @@ async def test_surveys_when_the_requests_work_records_them(engine: sa.Engine) ->
     assert f["satisfaction_speed"]["value"] == pytest.approx(5.0)
     assert f["satisfaction_thoroughness"]["value"] == pytest.approx(7.0)
     assert f["inspection_fail_pct"]["value"] is None
-    assert "rounds are not installed" in f["inspection_fail_pct"]["note"]
+    assert f["inspection_fail_pct"]["note"] == "no inspections recorded in the period"
 
 
 async def test_an_empty_store_invents_nothing(engine: sa.Engine) -> None:
