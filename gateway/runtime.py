@@ -28,6 +28,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from typing import Any
@@ -329,6 +331,9 @@ class Runtime:
         return {
             "status": "ok" if ok else "degraded",
             "site": self.site_id,
+            # one site, served here (several: gateway.multisite.Host.health)
+            "sites": {self.site_id: "owned"},
+            "instance": self.settings.instance or f"{socket.gethostname()}-{os.getpid()}",
             "mqtt": links,
             "store": sink,
             "devices": self.registry.counts(),

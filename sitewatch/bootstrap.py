@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.main import create_app
+from gateway.multisite import Host
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -28,3 +29,14 @@ def build_runtime(settings: Settings, **kwargs: Any) -> Runtime:
     leaves it out; ``make_app()`` still builds the app for an in-process client)."""
     kwargs.setdefault("http_app", create_app)
     return Runtime(settings, **kwargs)
+
+
+def serves_several(settings: Settings) -> bool:
+    """``SITEWATCH_SITES`` or ``SITEWATCH_SITES_DIR`` set: a :class:`gateway.multisite.Host`."""
+    return bool(settings.site_ids or settings.sites_dir)
+
+
+def build_host(settings: Settings, **kwargs: Any) -> Host:
+    """A host of several sites (leases on PostgreSQL) with the HTTP API plugged in once."""
+    kwargs.setdefault("http_app", create_app)
+    return Host(settings, **kwargs)
