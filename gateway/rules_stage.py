@@ -42,6 +42,8 @@ LINK_RULE = RuleSpec(
 LINK_GRACE_S = 120.0
 #: the engine's state is saved at most this often (acknowledgements wait for it)
 RULE_STATE_SAVE_S = 0.25
+#: a failed save is tried again after this long (acknowledgements wait meanwhile)
+RULE_STATE_RETRY_S = 1.0
 DEVICE_STATE_PREFIX = "device:"
 
 
@@ -87,6 +89,7 @@ class RulesStage:
         self.clock = clock
         self.site_id = site_id
         self.errors = 0
+        self.failures = 0  # failed saves of the engine's state
         self.release: Callable[[], None] = lambda: None  # the pipeline's ack_held
         self._saved_at = 0.0
         self._dirty = False
@@ -203,8 +206,10 @@ class RulesStage:
         At most once per ``RULE_STATE_SAVE_S``: a call within that time returns ``False``,
         so the pipeline holds its acknowledgements, and a save follows at the end of the
         interval, which then releases them (a message is never acknowledged before the
-        timer it started is saved, else a crash would lose it). Nothing evaluated since
-        the last save: nothing to do."""
+        timer it started is saved, else a crash would lose it). A save that fails also
+        returns ``False`` and is tried again after ``RULE_STATE_RETRY_S``: the broker
+        redelivers what waits if the gateway dies meanwhile. Nothing evaluated since the
+        last save: nothing to do."""
         if not force and not self._dirty:
             return True
         now = time.monotonic()
@@ -226,15 +231,24 @@ class RulesStage:
             }
             parts["engine"] = snap
             self.state.save_rule_state_parts(parts)
-        except Exception:  # noqa: BLE001 - retried at the next flush
+        except Exception:  # noqa: BLE001 - retried: acknowledgements wait for it
             self.engine.mark_dirty(dirty)  # saved next time
-            log.exception("cannot save the rule engine's state")
+            self._dirty = True
+            self.failures += 1
+            log.exception("cannot save the rule engine's state; acknowledgements wait")
+            if self._deferred is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop (shutdown): nothing more to release
+                    return False
+                self._deferred = loop.call_later(RULE_STATE_RETRY_S, self._save_later)
+            return False
         return True
 
     def _save_later(self) -> None:
         self._deferred = None
-        self.save(force=True)
-        self.release()
+        if self.save(force=True):
+            self.release()
 
     def close(self) -> None:
         """On shutdown: cancel a deferred save and save now."""
