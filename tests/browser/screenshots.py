@@ -2,9 +2,11 @@
 
 Runs a demo-like gateway (the simulated sales centre with a bad day's scenarios, a zone
 overheating replayed from the last eleven minutes, a few tickets raised by people and
-moved along) for about 20 seconds, then photographs each page at 1920x1080, the control
+moved along, one closed after its follow-up call) for about 20 seconds, then photographs
+each page at 1920x1080 (the Maintenance page with an asset's detail open), the control
 room on a 1440x900 laptop in English and in Chinese (control-room-1440x900-en.png,
-control-room-1440x900-zh.png) and the technician's view at 390x844 with Debian's Chromium.
+control-room-1440x900-zh.png), the scorecard on the Figures page at 1440x900 in Chinese
+(scorecard-1440x900-zh.png) and the technician's view at 390x844 with Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -100,8 +102,15 @@ def _tickets(gw: LiveGateway) -> None:
         except Exception as exc:  # noqa: BLE001 - the screenshots go on without tickets
             print(f"  ticket not created: {exc}", file=sys.stderr)
             return
-    moves: list[tuple[int, list[tuple[str, dict[str, str]]]]] = [
-        (0, [("in_progress", {}), ("resolved", {"note": "Setpoint was 19 °C; reset to 24."})]),
+    moves: list[tuple[int, list[tuple[str, dict[str, Any]]]]] = [
+        (
+            0,
+            [
+                ("in_progress", {}),
+                ("resolved", {"note": "Setpoint was 19 °C; reset to 24."}),
+                ("closed", {"satisfaction": 8}),
+            ],
+        ),
         (2, [("in_progress", {})]),
         (4, [("in_progress", {}), ("on_hold", {"note": "Waiting for a new door closer."})]),
     ]
@@ -109,6 +118,13 @@ def _tickets(gw: LiveGateway) -> None:
         t = made[idx]
         for to, extra in steps:
             try:
+                if to == "closed":  # a complaint closes once its written reply is recorded
+                    gw.api(
+                        "POST",
+                        f"/api/v1/tickets/{t['id']}/reply",
+                        role="operator",
+                        body={"text": "We reset the room to 24 °C; sorry for the cold meeting."},
+                    )
                 if t["status"] == "open" and to == "in_progress":
                     t = gw.api(
                         "POST",
@@ -195,11 +211,28 @@ def main(argv: list[str] | None = None) -> int:
                     ("building", "building"),
                     ("tickets", "tickets"),
                     ("figures", "figures"),
+                    ("maintenance", "maintenance"),
                 ):
                     page.goto(f"{gw.base}/#/{view}")
                     page.wait_for_timeout(1800)
+                    if view == "maintenance":  # an asset with telemetry, its plans and history
+                        page.click(".mt-asset-row[data-asset=ahu-01] button")
+                        page.wait_for_selector(".mt-asset-name[data-asset=ahu-01]")
                     _shot(page, out / f"{name}.png")
                 ctx.close()
+
+                # the manager's scorecard, in Chinese on a laptop (an admin token reads it)
+                laptop = browser.new_context(
+                    viewport={"width": 1440, "height": 900}, locale="zh-CN"
+                )
+                page = laptop.new_page()
+                page.goto(f"{gw.base}/#/figures")
+                page.click("form.signin-card .signin-switch")
+                page.fill("#token", TOKENS["admin"])
+                page.click("form.signin-card button[type=submit]")
+                page.wait_for_selector(".scorecard[data-state=ready] .sc-card", timeout=10_000)
+                _shot(page, out / "scorecard-1440x900-zh.png")
+                laptop.close()
 
                 # the laptop the team has, in each of the pages' languages
                 for locale, short in (("en-GB", "en"), ("zh-CN", "zh")):

@@ -18,6 +18,7 @@ PAGES = [
     ("building", ".dev[data-state]"),
     ("tickets", ".card[data-ticket-id]"),
     ("tech", ".tech-list .tcard, .tech-list .empty"),
+    ("maintenance", ".mt-grid .mt-item, .mt-grid .mt-none, .unavailable"),
     ("figures", ".kpis, .unavailable"),
 ]
 
@@ -196,3 +197,45 @@ def test_the_critical_tone_can_be_muted_and_the_page_says_so(
     page.wait_for_selector("button.mute[data-muted=true]")
     assert "已静音" in page.inner_text("button.mute")
     assert p.errors == [], p.errors
+
+
+@pytest.mark.parametrize("lang", ["en-GB", "zh-CN"])
+def test_axe_on_the_scorecard_plans_checklist_and_notification_settings(
+    gateway: LiveGateway, open_page: Any, lang: str
+) -> None:
+    from tests.browser.test_maintenance import PASSWORD, preventive_ticket
+
+    # the scorecard (a viewer), an asset's detail and the plan dialog (an admin)
+    v = open_page(gateway, width=1440, height=900, lang=lang)
+    v.sign_in("viewer")
+    v.go("figures", ".scorecard[data-state=ready] .sc-card")
+    bad = _axe(v.page, f"scorecard {lang}")
+    a = open_page(gateway, width=1440, height=900, lang=lang)
+    a.sign_in("admin")
+    a.go("maintenance", ".mt-asset-row[data-asset=ahu-01]")
+    a.page.click(".mt-asset-row[data-asset=ahu-01] button")
+    a.page.wait_for_selector(".mt-asset-name[data-asset=ahu-01]")
+    bad += _axe(a.page, f"maintenance with an asset {lang}")
+    a.page.click(".mt-new-plan")
+    a.page.wait_for_selector("dialog.modal[open] #pf-title")
+    bad += _axe(a.page, f"plan dialog {lang}")
+    a.page.keyboard.press("Escape")
+
+    # the phone: a checklist refused with an item missing, the notification settings open
+    gateway.set_password("fire-xu", PASSWORD)
+    t = preventive_ticket(gateway, "fire-xu")
+    card = f"article.tcard[data-ticket-id='{t['id']}']"
+    p = open_page(gateway, 390, 844, lang=lang, is_mobile=True, has_touch=True)
+    p.sign_in_as("fire-xu", PASSWORD)
+    p.page.click(f"{card} [data-action=start]")
+    p.page.wait_for_selector(f"{card}[data-status=in_progress]")
+    p.page.click(f"{card} [data-action=resolve]")
+    p.page.fill(f"{card} textarea.tech-note", "done")
+    p.page.click(f"{card} [data-action=confirm-resolve]")
+    p.page.wait_for_selector(f"{card} .cl-item.missing")
+    p.page.click(".notify-prefs > summary")
+    p.page.wait_for_selector(".np-form:not([hidden])")
+    bad += _axe(p.page, f"checklist and notifications {lang}")
+    assert bad == [], "\n".join(bad)
+    assert v.errors == [] and a.errors == [], (v.errors, a.errors)
+    assert [e for e in p.errors if "409" not in e] == [], p.errors

@@ -136,3 +136,24 @@ def test_phone_pages_fit(
     _inside(t.page, "article.tcard [data-action=start]", f"my tickets {w}x{h} {lang}")
     _shot(t.page, shots, f"phone-my-tickets-{w}x{h}-{short}")
     assert p.errors == [] and t.errors == [], (p.errors, t.errors)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("w", "h"), [(1366, 768), (390, 844)], ids=["1366x768", "390x844"])
+def test_maintenance_and_scorecard_fit(
+    seeded_gateway: LiveGateway, open_page: Any, shots: Path, w: int, h: int, lang: str
+) -> None:
+    phone = {"is_mobile": True, "has_touch": True, "device_scale_factor": 2} if w < 900 else {}
+    short = lang.split("-")[0]
+    p = open_page(seeded_gateway, width=w, height=h, lang=lang, **phone)
+    p.sign_in("viewer")
+    p.go("maintenance", ".mt-asset-row[data-asset=ahu-01]")
+    p.page.click(".mt-asset-row[data-asset=ahu-01] button")
+    p.page.wait_for_selector(".mt-asset-name[data-asset=ahu-01]")
+    _no_sideways_scroll(p.page, f"maintenance {w}x{h} {lang}")
+    _shot(p.page, shots, f"maintenance-{w}x{h}-{short}")
+    p.go("figures", ".scorecard[data-state=ready] .sc-card")
+    _no_sideways_scroll(p.page, f"scorecard {w}x{h} {lang}")
+    _inside(p.page, ".sc-card .sc-now", f"scorecard {w}x{h} {lang}")
+    _shot(p.page, shots, f"scorecard-{w}x{h}-{short}")
+    assert p.errors == [], p.errors

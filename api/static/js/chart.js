@@ -199,3 +199,44 @@ export function columnChart({ bars, width = 420, height = 200, unit = "", max, l
   });
   return svg;
 }
+
+/**
+ * A small trend line: points [{label, value (null: no data)}], a gap where a value is null,
+ * an optional dashed reference line (a target). Drawn with DOM calls only.
+ */
+export function sparkline({ points, width = 160, height = 40, ref, label }) {
+  const pad = 4;
+  const vals = points.map((p) => p.value).filter((v) => typeof v === "number" && Number.isFinite(v));
+  const all = typeof ref === "number" ? [...vals, ref] : vals;
+  let lo = all.length ? Math.min(...all) : 0;
+  let hi = all.length ? Math.max(...all) : 1;
+  if (lo === hi) {
+    lo -= 1;
+    hi += 1;
+  }
+  const x = (i) => pad + (points.length > 1 ? (i / (points.length - 1)) * (width - 2 * pad) : (width - 2 * pad) / 2);
+  const y = (v) => pad + (height - 2 * pad) * (1 - (v - lo) / (hi - lo));
+  const svg = s("svg", { class: "spark", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label || "" });
+  svg.appendChild(s("title", null, label || ""));
+  if (typeof ref === "number") svg.appendChild(s("line", { x1: pad, x2: width - pad, y1: y(ref), y2: y(ref), class: "spark-ref" }));
+  let d = "";
+  let pen = false;
+  points.forEach((p, i) => {
+    if (typeof p.value !== "number" || !Number.isFinite(p.value)) {
+      pen = false;
+      return;
+    }
+    d += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`;
+    pen = true;
+  });
+  if (d) svg.appendChild(s("path", { d, class: "spark-line" }));
+  points.forEach((p, i) => {
+    if (typeof p.value === "number" && Number.isFinite(p.value)) {
+      const c = s("circle", { cx: x(i), cy: y(p.value), r: i === points.length - 1 ? 2.8 : 1.6, class: ["spark-dot", i === points.length - 1 && "last"] });
+      c.appendChild(s("title", null, `${p.label}: ${fmtNum(p.value)}`));
+      svg.appendChild(c);
+    }
+  });
+  if (!vals.length) svg.appendChild(s("text", { x: width / 2, y: height / 2 + 4, class: "axis", "text-anchor": "middle" }, t("chart.no_data")));
+  return svg;
+}

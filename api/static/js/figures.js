@@ -1,10 +1,11 @@
-// Figures: /api/v1/kpis as charts. The figures object may lack any part (an older or
+// Figures: the scorecard (scorecard.js, for manager, viewer and admin) and /api/v1/kpis as charts. The figures object may lack any part (an older or
 // partial gateway); each panel looks for what it needs and says so when it is missing.
 
 import { get } from "./api.js";
 import { bucketChart, columnChart, percentBars } from "./chart.js";
 import { dateTime, duration, h, num, parseTime, replace } from "./dom.js";
 import { t, tv } from "./i18n.js";
+import { maySeeScorecard, mountScorecard } from "./scorecard.js";
 import { deviceName } from "./store.js";
 import { crewName, unavailableNote } from "./tickets.js";
 
@@ -106,7 +107,11 @@ const pctText = (v) => t("fig.pct", { v: num(v) });
 export function mount(root) {
   const box = h("div", { class: "figures-body" });
   const stamp = h("span", { class: "muted" });
-  root.appendChild(h("section", { class: "figures" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, t("view.figures")), stamp), box));
+  const page = h("section", { class: "figures" }, h("div", { class: "board-head" }, h("h1", { class: "page-title" }, t("view.figures")), stamp));
+  root.appendChild(page);
+  // the scorecard first for those who may read it (manager, viewer, admin), then the live figures
+  const offScorecard = maySeeScorecard() ? mountScorecard(page) : null;
+  page.appendChild(box);
 
   async function load() {
     let k;
@@ -195,7 +200,10 @@ export function mount(root) {
 
   load();
   const poll = setInterval(load, 30_000);
-  return () => clearInterval(poll);
+  return () => {
+    clearInterval(poll);
+    if (offScorecard) offScorecard();
+  };
 }
 
 /** [key, value] of the first entry whose key matches and whose value passes */

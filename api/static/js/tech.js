@@ -1,5 +1,7 @@
 // The technician's phone view: my tickets; start, pause and resolve with a note; the
-// follow-up call with the satisfaction score.
+// follow-up call with the satisfaction score; a preventive ticket's checklist
+// (checklist.js), its unanswered items highlighted when resolving is refused (409); the
+// signed-in person's notification settings (notifyprefs.js) below the list.
 //
 // Whose tickets: a person signed in as themselves sees theirs (assignee=me) and the
 // unassigned ones of their crew (crew=me), and takes one by moving it to "assigned" with
@@ -8,8 +10,10 @@
 // whose list to show (the gateway keeps the token's rights on every ticket).
 
 import { can, get, hasRole, isPerson, items, session } from "./api.js";
+import { checklistBlock, refusedItems } from "./checklist.js";
 import { dateTime, h, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
 import { t as tr, tv } from "./i18n.js";
+import { notifyPanel } from "./notifyprefs.js";
 import { deviceInfo, deviceName, store, subscribe, zoneName } from "./store.js";
 import { DONE_STATUSES, breachedList, crewName, dueChip, dueOf, memberName, openTicket, transition, unavailableNote } from "./tickets.js";
 
@@ -40,10 +44,11 @@ async function fetchTickets(mode) {
 
 export function mount(root) {
   const mode = whose();
-  const ui = { member: mode === "pick" ? localStorage.getItem(MEMBER_KEY) || "" : "", tickets: [], error: null, open: new Map(), busy: false };
+  const ui = { member: mode === "pick" ? localStorage.getItem(MEMBER_KEY) || "" : "", tickets: [], error: null, open: new Map(), busy: false, missing: new Map(), notes: new Map() };
   const who = h("div", { class: "tech-who" });
   const list = h("div", { class: "tech-list" });
-  root.appendChild(h("section", { class: "tech", dataset: { whose: mode } }, h("h1", { class: "visually-hidden" }, tr("view.tech")), who, list));
+  const prefs = isPerson() ? notifyPanel() : null;
+  root.appendChild(h("section", { class: "tech", dataset: { whose: mode } }, h("h1", { class: "visually-hidden" }, tr("view.tech")), who, list, prefs));
 
   async function load() {
     try {
@@ -101,11 +106,18 @@ export function mount(root) {
       }
       const res = await transition(cur, to, extra);
       ui.open.delete(String(t.id));
+      for (const k of [...ui.notes.keys()]) if (k.startsWith(`${t.id}:`)) ui.notes.delete(k);
       const i = ui.tickets.findIndex((x) => String(x.id) === String(t.id));
       if (i >= 0 && res && res.id !== undefined) ui.tickets[i] = res;
       toast(doneText, "ok");
     } catch (err) {
-      toast(err.message, "error");
+      const unanswered = refusedItems(err);
+      if (unanswered && to === "resolved") {
+        // the checklist is not done: say which items, and show them
+        ui.missing.set(String(t.id), unanswered);
+        ui.focusMissing = String(t.id);
+        toast(tr("checklist.refused", { n: unanswered.length }), "error");
+      } else toast(err.message, "error");
     } finally {
       ui.busy = false;
       render();
@@ -113,8 +125,18 @@ export function mount(root) {
     }
   }
 
+  /** a checklist answer came back: the ticket as it is now */
+  function saved(res) {
+    if (!res || res.id === undefined) return;
+    const i = ui.tickets.findIndex((x) => String(x.id) === String(res.id));
+    if (i >= 0) ui.tickets[i] = res;
+    render();
+  }
+
   function noteForm(t, kind) {
-    const note = h("textarea", { class: "tech-note", name: "note", rows: 3, maxlength: 2000, placeholder: tr(`tech.note_${kind}`), "aria-label": tr("ticket.note") });
+    // the text typed so far outlives a redraw (a checklist answer redraws the card)
+    const key = `${t.id}:${kind}`;
+    const note = h("textarea", { class: "tech-note", name: "note", rows: 3, maxlength: 2000, value: ui.notes.get(key) || "", placeholder: tr(`tech.note_${kind}`), "aria-label": tr("ticket.note"), on: { input: (e) => ui.notes.set(key, e.target.value) } });
     const parts = [note];
     let score = 0;
     if (kind === "callback") {
@@ -199,6 +221,9 @@ export function mount(root) {
       t.description ? h("p", { class: "tcard-desc" }, t.description) : null,
       dueChip(t, now),
       breached.length ? h("div", { class: "card-breach" }, breached.map((b) => h("span", { class: "chip breach" }, tr("ticket.clock_missed", { clock: tv("clock", b) })))) : null,
+      Array.isArray(t.checklist) && t.checklist.length
+        ? checklistBlock(t, { missing: ui.missing.get(String(t.id)) || [], editable: mayMove && ["open", "assigned", "in_progress", "on_hold"].includes(t.status), onSaved: saved })
+        : null,
       openForm ? noteForm(t, openForm) : null,
       buttons.length ? h("div", { class: "tech-buttons" }, buttons) : null,
       h("button", { type: "button", class: "linkish", on: { click: () => openTicket(t.id, load) } }, tr("tech.details")),
@@ -206,6 +231,23 @@ export function mount(root) {
   }
 
   function render() {
+    // the control being answered keeps the focus across a redraw (ids are stable)
+    const focused = list.contains(document.activeElement) && document.activeElement.id ? document.activeElement.id : "";
+    draw();
+    const again = focused && document.getElementById(focused);
+    if (again && again !== document.activeElement) again.focus();
+    if (ui.focusMissing) {
+      const first = list.querySelector(`article[data-ticket-id="${CSS.escape(ui.focusMissing)}"] .cl-item.missing`);
+      ui.focusMissing = null;
+      if (first) {
+        first.scrollIntoView({ block: "center" });
+        const control = first.querySelector("input, textarea");
+        if (control) control.focus({ preventScroll: true });
+      }
+    }
+  }
+
+  function draw() {
     renderWho();
     if (ui.error) {
       replace(list, unavailableNote(ui.error, "tickets"));
@@ -241,7 +283,8 @@ export function mount(root) {
   render();
   load();
   const poll = setInterval(() => {
-    if (!ui.open.size && !ui.busy) load();
+    const typing = list.contains(document.activeElement) && document.activeElement.matches("input, textarea");
+    if (!ui.open.size && !ui.busy && !typing) load();
   }, 10_000);
   let siteSeen = !!store.site;
   const unsub = subscribe(() => {
