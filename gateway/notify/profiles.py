@@ -102,6 +102,13 @@ class Profiles:
         mail = (email or "").strip() or None
         if mail is not None and not EMAIL_RE.match(mail):
             raise Invalid("email is not an e-mail address")
+        # a chat sent back as it was shown (its URL masked: it carries the group's key)
+        # keeps the saved URL
+        saved = {(k, mask_url(u)): u for k, u in self.get(user).chats}
+        chats = [
+            {**c, "url": saved.get((str(c.get("kind", "")), str(c.get("url", ""))), c.get("url"))}
+            for c in chats
+        ]
         checked = check_chats(chats)
         values = {
             "email": mail,

@@ -155,3 +155,12 @@ def test_a_critical_alarm_unacknowledged_60s_tells_leads_and_manager_once(
     again.clock.set(env.clock.now())
     assert [a.rule for a in again.alarms.active_alarms()] == ["fire.alarm"]
     assert again.notifier.tick(again.clock.now_ms()) == 0
+
+
+def test_a_chat_sent_back_masked_keeps_its_saved_url(env: Env) -> None:
+    profiles = env.notifier.profiles
+    p = profiles.set("hvac-li", email=None, chats=[{"kind": "slack", "url": SLACK}], browser=True)
+    shown = profiles.public(p)["chats"]
+    again = profiles.set("hvac-li", email="li@example.com", chats=shown, browser=True)
+    assert again.chats == (("slack", SLACK),)
+    assert profiles.get("hvac-li").chats == (("slack", SLACK),)
