@@ -56,6 +56,7 @@ ROUTERS = (
     kpis.router,
     figures.router,
     portal.router,
+    portal.photo_router,
     requests.router,
     rounds.router,
     photos.router,

@@ -126,6 +126,7 @@ def build_site(
     rounds = build_rounds(
         s, site, clock, db, tickets=tickets, notifier=notifier, site_id=site_id
     )
+    requests.photos = rounds.photos  # a request page's photo is kept like a round's
 
     def on_alarm_change(seq: int, alarm: dict[str, Any]) -> None:
         hub.publish(seq, alarm)

@@ -31,9 +31,9 @@ def _refuse(exc: PhotoRejected) -> HTTPException:
     return HTTPException(exc.status, exc.detail())
 
 
-@router.post("", status_code=201, response_model=PhotoCreated)
-async def upload_photo(request: Request, rounds: RoundsDep, user: CurrentUser) -> dict[str, object]:
-    """Multipart with one field ``file``."""
+async def read_upload(request: Request) -> bytes:
+    """The bytes of the multipart field ``file`` (at most ``MAX_BYTES`` + 1 read: more is
+    413 when the photo is checked); 413 at once for a declared length beyond the limit."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BYTES + ENVELOPE:
         raise _refuse(TooLarge(f"the upload is {length} bytes; at most {MAX_BYTES} (10 MB)"))
@@ -42,9 +42,15 @@ async def upload_photo(request: Request, rounds: RoundsDep, user: CurrentUser) -
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, [{"loc": ["body", "file"], "msg": "a file is required"}])
-        data = await upload.read(MAX_BYTES + 1)
+        return await upload.read(MAX_BYTES + 1)
     finally:
         await form.close()
+
+
+@router.post("", status_code=201, response_model=PhotoCreated)
+async def upload_photo(request: Request, rounds: RoundsDep, user: CurrentUser) -> dict[str, object]:
+    """Multipart with one field ``file``."""
+    data = await read_upload(request)
     try:
         return rounds.photos.upload(data, user)
     except PhotoRejected as exc:

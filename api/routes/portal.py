@@ -11,6 +11,9 @@ sign-in, so every route here guards itself.
   words, due time, whether the survey is open), the page otherwise; an unknown token is
   404 (the same answer for every wrong token: nothing to list or guess).
 - ``POST /p/{progress_token}/survey``: the four scores and a comment, once (409 after).
+- ``POST /r/{zone_token}/photo`` (multipart ``file``) → 201 ``{"id"}``: the request's photo,
+  checked like every photo (413, 415, metadata stripped) and attached to the ticket when the
+  request naming it is sent; only staff with rights to the ticket see it.
 
 Texts are stored and shown as text: the page sets them with ``textContent``, and the
 strict Content-Security-Policy (``api.middleware``) allows no inline script.
@@ -25,9 +28,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from api.routes.photos import read_upload
 from api.routes.ui import ASSETS
 from api.schemas_requests import PortalCreated, PortalRequest, PortalZone, Progress, Survey
+from api.schemas_rounds import PhotoCreated
 from gateway.errors import NotFound
+from gateway.photos import PhotoRejected
 from gateway.requests import RateLimited, RequestService
 
 MAX_BODY = 16 * 1024
@@ -61,6 +67,8 @@ class BoundedRoute(APIRoute):
 
 
 router = APIRouter(tags=["requests"], route_class=BoundedRoute)
+#: the request page's photo upload (a body of up to 10 MB, so not bounded like the rest)
+photo_router = APIRouter(tags=["requests"])
 
 
 def _service(request: Request) -> RequestService:
@@ -134,3 +142,25 @@ async def progress(progress_token: str, request: Request) -> Any:
 async def survey(progress_token: str, body: Survey, request: Request) -> Any:
     """Answer the survey once the request is resolved; once only (409 after)."""
     return _service(request).survey(progress_token, body.model_dump())
+
+
+@photo_router.post("/r/{zone_token}/photo", status_code=201, response_model=PhotoCreated)
+async def upload_photo(zone_token: str, request: Request) -> Any:
+    """A photo for a request of this zone (multipart, field ``file``): 413 above 10 MB, 415
+    for what is not an image by content, 404 for a forged code, 429 like submissions. Its
+    ``id`` goes into the request's ``photo``."""
+    svc = _service(request)
+    svc.zone(zone_token)  # a forged code: 404 before anything is read
+    data = await read_upload(request)
+    try:
+        return svc.upload_photo(
+            zone_token, data, address=request.client.host if request.client else ""
+        )
+    except RateLimited as exc:
+        return JSONResponse(
+            {"detail": exc.detail()},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except PhotoRejected as exc:
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status)

@@ -121,6 +121,9 @@ class RequestService:
         self.tickets = tickets
         self.repair_crew = repair_crew
         self.tokens = ZoneTokens(keys, self.site_id, [z.id for z in site.zones])
+        #: the site's photo store (``gateway.photos``), set by the site factory: a request
+        #: may carry one photo, uploaded first through :meth:`upload_photo`
+        self.photos: Any = None
         self.by_address = SlidingWindow(limit, window_s, max_keys)
         self.by_zone = SlidingWindow(limit, window_s, max_keys)
 
@@ -145,6 +148,24 @@ class RequestService:
             {"zone": z.id, "name": z.name, "floor": z.floor, "token": self.tokens.sign(z.id)}
             for z in self.site.zones
         ]
+
+    def upload_photo(self, zone_token: str, data: bytes, *, address: str = "") -> dict[str, Any]:
+        """A photo for a request of the zone (before it is sent): the same checks as every
+        photo (413, 415, metadata stripped), the same limit per address and per zone code
+        as submissions; it belongs to no one until a request claims it."""
+        zone = self.zone(zone_token)
+        if self.photos is None:
+            raise NotFound("photos are not kept here")
+        now = self._clock.monotonic()
+        wait = max(
+            self.by_address.retry_after(address, now), self.by_zone.retry_after(zone_token, now)
+        )
+        if wait:
+            raise RateLimited(wait)
+        self.by_address.hit(address, now)
+        self.by_zone.hit(zone_token, now)
+        meta: dict[str, Any] = self.photos.upload(data, _photo_owner(zone["zone"]))
+        return meta
 
     def submit(
         self,
@@ -188,6 +209,10 @@ class RequestService:
                     created_at_ms=ttx.now,
                 )
             )
+            if photo is not None:
+                if self.photos is None:
+                    raise Invalid("photos are not kept here")
+                self.photos.claim(ttx.conn, [photo], _photo_owner(zone["zone"]), ticket_id=t.tid)
 
         self.tickets.create(
             title=f"{kind}: {zone['name']}",
@@ -260,3 +285,8 @@ class RequestService:
         with self._reader.connect() as conn:
             got = conn.execute(sa.select(pr.c.contact).where(pr.c.ticket_id == ticket_id)).scalar()
         return None if got is None else str(got)
+
+
+def _photo_owner(zone: str) -> str:
+    """Who uploaded a request page's photo: the page of that zone (no person signs in)."""
+    return f"portal:{zone}"

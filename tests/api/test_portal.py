@@ -201,3 +201,37 @@ def test_kpis_carry_the_request_figures(rt: FakeRuntime, client: TestClient) -> 
     assert k["satisfaction"]["overall"] == 6.0 and k["satisfaction"]["speed"] == 5.0
     assert k["over_standard_time_pct"] == 0.0
     assert k["requests"]["by_channel"]["portal"] == 1
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_a_request_carries_a_photo_that_only_staff_with_rights_see(
+    rt: FakeRuntime, client: TestClient
+) -> None:
+    url = zone_url(rt)
+    assert (
+        client.post("/r/forged-token/photo", files={"file": ("a.jpg", _jpeg())}).status_code == 404
+    )
+    bad = client.post(url + "/photo", files={"file": ("a.jpg", b"MZ\x90\x00 not an image")})
+    assert bad.status_code == 415
+    up = client.post(url + "/photo", files={"file": ("a.jpg", _jpeg(), "image/jpeg")})
+    assert up.status_code == 201, up.text
+    pid = up.json()["id"]
+    r = send(client, url, photo=pid, description="wet floor by the door")
+    assert r.status_code == 201
+    t = [x for x in real(rt).list()[0] if x["source"] == "portal"][0]
+    # the crew that cleans sees it, an anonymous caller does not
+    assert client.get(f"/api/v1/photos/{pid}").status_code == 401
+    seen = client.get(f"/api/v1/photos/{pid}", headers=auth("operator"))
+    assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
+    assert t["crew"] == "cleaning"
+    # the same photo cannot be claimed again by another request
+    assert send(client, url, photo=pid).status_code == 422

@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.browser.live import LiveGateway
+from tests.browser.live import TOKENS, LiveGateway
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,9 @@ def test_a_request_from_the_qr_page_to_the_survey(gateway: LiveGateway, open_pag
     page.check("#kind-cleaning")
     page.fill("#description", PAYLOAD)
     page.fill("#contact", "+86 138 0000 0000")
+    page.set_input_files(
+        "#photo", files=[{"name": "floor.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}]
+    )
     page.click("#send")
     link = page.wait_for_selector("#progress-link")
     href = link.get_attribute("href") or ""
@@ -57,7 +61,15 @@ def test_a_request_from_the_qr_page_to_the_survey(gateway: LiveGateway, open_pag
     t = _portal_ticket(gateway)
     assert (t["category"], t["crew"], t["zone"]) == ("cleaning", "cleaning", "lobby")
     assert t["status"] == "assigned" and t["assignee"]
-    assert t["description"] == PAYLOAD
+    text, _, photo_line = t["description"].rpartition("\n")
+    assert text == PAYLOAD and photo_line.startswith("[photo ")  # the photo came along
+    photo_id = photo_line.removeprefix("[photo ").removesuffix("]")
+    shown = httpx.get(
+        f"{gateway.base}/api/v1/photos/{photo_id}",
+        headers={"Authorization": f"Bearer {TOKENS['operator']}"},
+        timeout=10,
+    )
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
 
     link.click()
     page.wait_for_selector("#status")
@@ -103,3 +115,13 @@ def test_a_request_from_the_qr_page_to_the_survey(gateway: LiveGateway, open_pag
     ]
     assert unexpected == [], p.errors
     assert p.dialogs == [] and outside == []
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (40, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()

@@ -65,6 +65,7 @@ function requestForm() {
   }
   const desc = h("textarea", { id: "description", name: "description", maxlength: "2000" });
   const contact = h("input", { type: "text", id: "contact", name: "contact", maxlength: "128", autocomplete: "tel" });
+  const photo = h("input", { type: "file", id: "photo", name: "photo", accept: "image/*" });
   const status = h("p", { id: "form-status", role: "status" }, page.error);
   if (page.error) status.className = "error";
   const send = h("button", { type: "submit", id: "send" }, t("portal.send"));
@@ -77,6 +78,9 @@ function requestForm() {
     h("label", { class: "field", for: "contact" }, t("portal.contact")),
     contact,
     h("p", { class: "hint" }, t("portal.contact_hint")),
+    h("label", { class: "field", for: "photo" }, t("portal.photo")),
+    photo,
+    h("p", { class: "hint" }, t("portal.photo_hint")),
     send,
     status,
   );
@@ -92,6 +96,24 @@ function requestForm() {
     const body = { kind: picked.value };
     if (desc.value.trim()) body.description = desc.value.trim();
     if (contact.value.trim()) body.contact = contact.value.trim();
+    if (photo.files && photo.files.length) {
+      const form = new FormData();
+      form.append("file", photo.files[0]);
+      const up = await fetch(`${location.pathname}/photo`, {
+        method: "POST", body: form, credentials: "omit", headers: { Accept: JSON_TYPE },
+      }).catch(() => null);
+      const got = up ? await up.json().catch(() => null) : null;
+      if (!up || up.status !== 201 || !got) {
+        send.disabled = false;
+        status.className = "error";
+        status.textContent =
+          up && up.status === 429
+            ? t("portal.too_many", { s: Number(up.headers.get("retry-after")) || 60 })
+            : t("portal.photo_failed");
+        return;
+      }
+      body.photo = got.id;
+    }
     const r = await call("POST", location.pathname, body).catch(() => ({ status: 0 }));
     send.disabled = false;
     if (r.status === 201 && r.data) {
