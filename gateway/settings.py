@@ -43,6 +43,8 @@ class MqttTarget(BaseModel):
     tls: bool = False
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None
+    """PEM CA bundle that signed an ``mqtts://`` broker's certificate (None: the system's)."""
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:
@@ -114,6 +116,9 @@ class Settings(BaseSettings):
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_client_id: str = Field(default="sitewatch-gw", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    mqtt_ca_file: str = Field(
+        default="", description="PEM CA file for an mqtts:// broker (empty: the system CAs)"
+    )
     mqtt_receive_maximum: int = Field(
         default=10000,
         ge=1,
@@ -330,7 +335,10 @@ class Settings(BaseSettings):
     # derived -------------------------------------------------------------------------
     @property
     def mqtt(self) -> MqttTarget:
-        return parse_mqtt_url(self.mqtt_url)
+        target = parse_mqtt_url(self.mqtt_url)
+        if self.mqtt_ca_file:
+            target.ca_file = self.mqtt_ca_file
+        return target
 
     @property
     def tokens(self) -> dict[str, str]:

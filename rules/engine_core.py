@@ -15,12 +15,19 @@ two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
   the zone of the device its ``point`` names, else the panel's zone), on the same device
   (the panel or the detector named as its point), or anywhere on the site. An alarm already
   active when the guard starts to hold stays active until its own clear condition.
+* **Known intervals.** A device's reporting interval is known when the site file gives it,
+  or once it is learned: a device the site file does not name is *learning* until
+  :data:`LEARN_READINGS` readings (telemetry or events, at distinct gateway times) have
+  arrived, and its interval is then the median gap between them. Only devices with a known
+  interval can be judged offline (by silence or by an ``offline`` status): a flood of
+  made-up ids registers devices but raises no offline alarm.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from statistics import median
 from typing import Any
 
 from rules.devices import DEFAULT_INTERVAL_S, DeviceState
@@ -29,6 +36,11 @@ from rules.model import Event, RuleHit, Status, Telemetry
 from rules.pack_model import Rule, RulePack
 from rules.site import Site
 from rules.timewin import LocalClock
+
+LEARN_READINGS = 3
+"""Readings from an unknown device before its interval (the median gap) is known."""
+MIN_LEARNED_INTERVAL_S = 1.0
+"""A learned interval is never shorter than this (a burst is not a rhythm)."""
 
 
 class EngineCore:
@@ -59,6 +71,8 @@ class EngineCore:
         self._link_up = True
         self._grace_until = -(2**62)
         self._next_silence: float = 0
+        # devices whose interval is not known yet -> gateway times of their readings so far
+        self._learning: dict[str, list[int]] = {}
         self._index_cache: dict[
             tuple[str, str | None], tuple[dict[str, tuple[Rule, ...]], dict[str, int]]
         ] = {}
@@ -85,6 +99,9 @@ class EngineCore:
         dev.heard(m.received_ms)
         if m.__class__ is Status:
             return dev
+        seen = self._learning.get(dev.id)
+        if seen is not None:
+            self._learn(dev, seen, m.received_ms)
         if m.zone is None:  # type: ignore[union-attr]
             if m.__class__ is Event and m.point is not None:  # type: ignore[union-attr]
                 pd = self._devices.get(m.point)  # type: ignore[union-attr, arg-type]
@@ -120,6 +137,7 @@ class EngineCore:
             )
         else:
             dev = EngineDevice(did, site, system, zone, None, None, DEFAULT_INTERVAL_S)
+            self._learning[did] = []
         idx = self._index_cache.get((dev.system, dev.type))
         if idx is None:
             index: dict[str, list[Rule]] = {}
@@ -151,6 +169,31 @@ class EngineCore:
         self._devices[did] = dev
         self._next_silence = 0
         return dev
+
+    def interval_known(self, did: str) -> bool:
+        """A registered device whose interval is known (site file, or learned)."""
+        return did in self._devices and did not in self._learning
+
+    def _learn(self, dev: EngineDevice, seen: list[int], received_ms: int) -> None:
+        """One more reading of a learning device; at :data:`LEARN_READINGS` its interval
+        is the median gap and its offline rules start judging it."""
+        if seen and received_ms <= seen[-1]:
+            return  # the same instant (or older): not a gap
+        seen.append(received_ms)
+        if len(seen) < LEARN_READINGS:
+            return
+        gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+        self._know_interval(dev, max(MIN_LEARNED_INTERVAL_S, median(gaps) / 1000))
+
+    def _know_interval(self, dev: EngineDevice, interval_s: float) -> None:
+        """``dev``'s interval is ``interval_s`` from now on: offline timeouts follow it."""
+        self._learning.pop(dev.id, None)
+        dev.interval_s = interval_s
+        dev.offline = [
+            (r, max(int(r.offline_factor * interval_s * 1000), r.offline_min_ms), st)
+            for r, _t, st in dev.offline
+        ]
+        self._next_silence = 0
 
     def _derive(self, dev: EngineDevice, fields: tuple[str, ...], ts: int) -> tuple[str, ...]:
         """Compute the derived values that read any of ``fields`` (a fresh reading at

@@ -15,6 +15,11 @@ deadline is due: ``_next_silence`` is reset whenever a deadline may have moved).
   (silence is then not judged) and :meth:`OfflineJudge.link_restored` when it is back (and
   after a restart): silence-based offline then waits ``grace_s`` before it raises
   anything, instead of flooding.
+* **Known intervals only.** Silence and an ``offline`` status are judged only for devices
+  whose interval is known (``rules.engine_core``: the site file's, or learned from
+  several readings). An unknown device's ``offline`` status registers it (it is listed,
+  its status kept) without an alarm; its silence is never judged until it has shown a
+  rhythm. An offline alarm restored from before a restart still clears when it speaks.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ class OfflineJudge(EngineCore):
         dev = self._heard(s, None)
         dev.status = s.online
         hits: list[RuleHit] = []
+        unknown = dev.id in self._learning
         for _r, _timeout, st in dev.offline:
+            if unknown and not st.active:
+                continue  # no known interval: registered, no alarm
             if s.online:
                 if st.active and st.reason == "status":
                     self._clear(st, max(now_ms, st.last_ts), hits)
@@ -72,8 +80,9 @@ class OfflineJudge(EngineCore):
     def _judge_silence(self, now_ms: int, hits: list[RuleHit]) -> None:
         nxt: float = _INF
         grace = self._grace_until
+        learning = self._learning
         for dev in self._devices.values():
-            if not dev.offline:
+            if not dev.offline or dev.id in learning:
                 continue
             last = dev.last_recv
             if last is None:

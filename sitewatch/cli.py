@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sitewatch.rounds_cli import add_parser as add_rounds_parser
 
     add_rounds_parser(sub)  # rounds qr
+    from sitewatch.journal_cli import add_parser as add_journal_parser
+
+    add_journal_parser(sub)  # journal verify
     return p
 
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from gateway.metrics import Metrics
 from gateway.retry import Backoff
 from gateway.sinks.base import QueryNotSupported, WriteRefused, WriteRetry, describe
+from gateway.sinks.conflicts import FieldTypeConflict, strip_field
 from gateway.sinks.lineprotocol import LineProtocolError, encode
 from rules.model import Event, Telemetry
 
@@ -106,6 +107,14 @@ class BufferedSink(Generic[P]):
 
     def _describe(self, point: P) -> str:
         return str(point)
+
+    def _split_refused(self, chunk: list[P], exc: WriteRefused) -> list[P] | None:
+        """Take the fields ``exc`` names out of ``chunk``'s points, rejecting each.
+
+        Returns the points left to write, or None when ``exc`` names nothing that can be
+        taken out (then the chunk is bisected until the refused points are isolated).
+        """
+        return None
 
     async def _open(self) -> None:
         return None
@@ -338,7 +347,11 @@ class BufferedSink(Generic[P]):
             except WriteRefused as exc:
                 self.metrics.write_errors.labels(kind="refused").inc()
                 work.popleft()
-                if len(chunk) == 1:
+                rest = self._split_refused(chunk, exc)
+                if rest is not None:  # the refused fields are out: write the rest
+                    if rest:
+                        work.appendleft(rest)
+                elif len(chunk) == 1:
                     self._reject(self._describe(chunk[0]), str(exc))
                 else:
                     mid = len(chunk) // 2
@@ -377,7 +390,30 @@ class BufferedSink(Generic[P]):
 
 
 class LineProtocolSink(BufferedSink[str]):
-    """A :class:`BufferedSink` whose points are line-protocol lines (InfluxDB v1/v2)."""
+    """A :class:`BufferedSink` whose points are line-protocol lines (InfluxDB v1/v2).
+
+    A field type conflict the store names (:class:`FieldTypeConflict`) splits the points:
+    each point carrying the field with the refused type loses that field, the field alone
+    goes to ``on_rejected`` with the types, the point's other fields are written.
+    """
+
+    def _split_refused(self, chunk: list[str], exc: WriteRefused) -> list[str] | None:
+        if not isinstance(exc, FieldTypeConflict):
+            return None
+        out: list[str] = []
+        hit = False
+        reason = exc.reason()
+        for line in chunk:
+            split = strip_field(line, exc)
+            if split is None:
+                out.append(line)
+                continue
+            hit = True
+            rest, removed = split
+            self._reject(removed, reason)
+            if rest is not None:
+                out.append(rest)
+        return out if hit else None
 
     def _encode(self, msg: Telemetry | Event, refused: list[tuple[str, str]]) -> list[str]:
         n = len(refused)

@@ -7,6 +7,9 @@ Status handling of ``/write`` (InfluxDB 1.x semantics):
   and 413 (body too large): :class:`WriteRefused` -> the batch is bisected, the good
   points rewritten (rewriting a point InfluxDB already kept from a partial write is
   harmless: same series and time overwrite) and the bad ones handed to ``on_rejected``;
+  a ``field type conflict`` that names the field is not bisected: that field alone is
+  taken out of the points and rejected, their other fields are written
+  (:mod:`gateway.sinks.conflicts`);
 * 404 (``database not found``): the database is created again and the write retried;
 * 401 / 403, 429, 5xx, connection errors and timeouts: retried with backoff, kept.
 
@@ -22,8 +25,9 @@ from typing import Any
 import httpx
 
 from gateway.metrics import Metrics
-from gateway.sinks.base import QueryFailed, WriteRefused, WriteRetry
+from gateway.sinks.base import QueryFailed, WriteRetry
 from gateway.sinks.buffered import LineProtocolSink
+from gateway.sinks.conflicts import refusal
 from rules.vocab import System
 
 log = logging.getLogger("gateway.sinks.influx_v1")
@@ -146,7 +150,7 @@ class InfluxV1Sink(LineProtocolSink):
             return
         text = _error_text(r)
         if status in (400, 413, 422):
-            raise WriteRefused(f"{status}: {text}")
+            raise refusal(f"{status}: {text}")  # names the field on a type conflict
         if status == 404:
             await self._create_database()
             raise WriteRetry("not_found", f"404: {text}")

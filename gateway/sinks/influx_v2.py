@@ -25,10 +25,10 @@ from gateway.metrics import Metrics
 from gateway.sinks.base import (
     QueryFailed,
     QueryNotSupported,
-    WriteRefused,
     WriteRetry,
 )
 from gateway.sinks.buffered import LineProtocolSink
+from gateway.sinks.conflicts import refusal
 from gateway.sinks.influx_v1 import SYSTEM_MEASUREMENTS
 
 log = logging.getLogger("gateway.sinks.influx_v2")
@@ -130,7 +130,7 @@ class InfluxV2Sink(LineProtocolSink):
             status = int(exc.status or 0)
             text = _api_text(exc)
             if status in (400, 413, 422):
-                raise WriteRefused(f"{status}: {text}") from None
+                raise refusal(f"{status}: {text}") from None  # names a conflicting field
             if status in (401, 403):
                 raise WriteRetry("auth", f"{status}: {text}") from None
             if status == 404:

@@ -131,6 +131,9 @@ class JournalRow(Base):
     point: Mapped[str | None] = mapped_column(sa.String(128))
     state: Mapped[str | None] = mapped_column(sa.String(16))
     detail: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    # SHA-256 (hex) over the previous entry's hash and this entry's canonical JSON
+    # (gateway.store.journal; migration 0009): the chain `sitewatch journal verify` checks
+    hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class AlarmChangeRow(Base):
@@ -456,5 +459,7 @@ alarm_notices: sa.Table = _requests.alarm_notices
 
 # inspection rounds and photos (0006): gateway.store.models_rounds
 # cluster leases and members (0007): gateway.store.models_leases
+# the head of the journal's hash chain (0009): gateway.store.models_journal
+from gateway.store import models_journal as _journal  # noqa: E402, F401
 from gateway.store import models_leases as _leases  # noqa: E402, F401
 from gateway.store import models_rounds as _rounds  # noqa: E402, F401

@@ -146,12 +146,15 @@ async def test_type_conflict_mid_batch_dead_letters_only_bad_points(influx_url: 
         )
     await asyncio.wait_for(sink.flush(), 20)
     assert sink.durable_seq == 30
+    # only the conflicting field is refused: the reading's `level` is stored (issue 10)
     assert sorted(line for line, _ in rejected) == sorted(
-        f"lighting,device=lt-{i},site=sc01 on=1.0,level=50.0 {(T0 + i) * 1_000_000}" for i in bad
+        f"lighting,device=lt-{i},site=sc01 on=1.0 {(T0 + i) * 1_000_000}" for i in bad
     )
     assert all("field type conflict" in reason for _, reason in rejected)
     (s,) = series(influxql(influx_url, db, 'SELECT count("on") FROM "lighting"'))
     assert s["values"][0][1] == 29
+    (s,) = series(influxql(influx_url, db, 'SELECT count("level") FROM "lighting"'))
+    assert s["values"][0][1] == 30
     assert metrics.registry.get_sample_value("sitewatch_points_rejected_total") == 2
     await sink.stop()
 

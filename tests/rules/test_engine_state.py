@@ -158,8 +158,16 @@ def test_unknown_device_registered_on_first_message(engine: RuleEngine) -> None:
     [h] = only(engine.on_telemetry(t), "hvac.fault")
     assert h.zone == "L9"
     engine.tick(T)
-    assert "fcu-99" not in [x.device for x in engine.tick(T + 179 * S)]
-    assert "fcu-99" in [x.device for x in engine.tick(T + 180 * S)]  # 3 x 60 s default
+    # one reading: no known interval, so silence raises nothing (issue 10)
+    assert "fcu-99" not in [x.device for x in engine.tick(T + 3600 * S)]
+    # readings 60 s apart: the interval is learned (the median gap), silence is judged
+    for k in range(3):
+        at = T + (4000 + 60 * k) * S
+        engine.on_telemetry(Telemetry("sc01", "hvac", "fcu-98", at, {"x": 1}, at))
+    last = T + 4120 * S
+    assert "fcu-98" not in [x.device for x in engine.tick(last + 179 * S)]
+    assert "fcu-98" in [x.device for x in engine.tick(last + 180 * S)]  # 3 x 60 s
+    assert "fcu-99" not in [x.device for x in engine.tick(last + 3600 * S)]
 
 
 def test_grace_after_link_restored(engine: RuleEngine) -> None:
