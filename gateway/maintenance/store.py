@@ -20,15 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from gateway.errors import Conflict
 from gateway.store import models as m
+from gateway.store.specs import API, add_api_spec, sync_site_specs
 from gateway.store.work import Stale
 from gateway.tickets.model import BACKLOG
 from gateway.tickets.preventive import PREVENTIVE
 from rules.site import Plan
-
-SITE = "site"
-API = "api"
 
 
 @dataclass(slots=True)
@@ -88,49 +85,20 @@ class PlanStore:
         t, s = m.pm_plans, m.pm_state
         wanted = {p.id: p.model_dump(mode="json") for p in plans}
         with self._engine.begin() as conn:
-            have = {r.id: r for r in conn.execute(sa.select(t.c.id, t.c.source, t.c.spec))}
-            for pid, spec in wanted.items():
-                old = have.get(pid)
-                if old is None:
-                    conn.execute(
-                        sa.insert(t).values(
-                            id=pid,
-                            source=SITE,
-                            spec=spec,
-                            anchor_ms=now_ms,
-                            created_by=SITE,
-                            created_at_ms=now_ms,
-                            updated_at_ms=now_ms,
-                        )
-                    )
-                elif old.spec != spec:
-                    conn.execute(
-                        sa.update(t)
-                        .where(t.c.id == pid)
-                        .values(spec=spec, source=SITE, updated_at_ms=now_ms)
-                    )
-                    if old.spec.get("trigger") != spec.get("trigger"):
-                        conn.execute(sa.delete(s).where(s.c.plan_id == pid))
-            for pid, old in have.items():
-                if old.source == SITE and pid not in wanted:
-                    conn.execute(sa.delete(s).where(s.c.plan_id == pid))
-                    conn.execute(sa.delete(t).where(t.c.id == pid))
+
+            def forget(pid: str) -> None:  # a plan's schedule state goes with its trigger
+                conn.execute(sa.delete(s).where(s.c.plan_id == pid))
+
+            def changed(pid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+                if old.get("trigger") != new.get("trigger"):
+                    forget(pid)
+
+            sync_site_specs(conn, t, wanted, now_ms, on_change=changed, on_remove=forget)
 
     def add(self, plan: Plan, user: str, now_ms: int) -> PlanRecord:
-        t = m.pm_plans
         with self._engine.begin() as conn:
-            if conn.execute(sa.select(t.c.id).where(t.c.id == plan.id)).first() is not None:
-                raise Conflict(f"plan {plan.id!r} exists already")
-            conn.execute(
-                sa.insert(t).values(
-                    id=plan.id,
-                    source=API,
-                    spec=plan.model_dump(mode="json"),
-                    anchor_ms=now_ms,
-                    created_by=user,
-                    created_at_ms=now_ms,
-                    updated_at_ms=now_ms,
-                )
+            add_api_spec(
+                conn, m.pm_plans, plan.id, plan.model_dump(mode="json"), user, now_ms, "plan"
             )
         return PlanRecord(plan, API, now_ms, user)
 

@@ -22,11 +22,10 @@ from gateway.errors import Conflict, NotFound
 from gateway.rounds.model import ROUND_FIELDS, Round
 from gateway.store import models_rounds as mr
 from gateway.store.models import tickets as _tickets
+from gateway.store.specs import API, add_api_spec, sync_site_specs
 from gateway.tickets.model import OPEN_STATUSES
 from rules.site import RoundTemplate
 
-SITE = "site"
-API = "api"
 _r, _cp, _a, _f, _t = (
     mr.rounds,
     mr.round_checkpoints,
@@ -72,45 +71,18 @@ class RoundStore:
     def sync(self, templates: Iterable[RoundTemplate], now_ms: int) -> None:
         wanted = {t.id: t.model_dump(mode="json") for t in templates}
         with self.engine.begin() as conn:
-            have = {r.id: r for r in conn.execute(sa.select(_t.c.id, _t.c.source, _t.c.spec))}
-            for tid, spec in wanted.items():
-                old = have.get(tid)
-                if old is None:
-                    conn.execute(
-                        sa.insert(_t).values(
-                            id=tid,
-                            source=SITE,
-                            spec=spec,
-                            anchor_ms=now_ms,
-                            created_by=SITE,
-                            created_at_ms=now_ms,
-                            updated_at_ms=now_ms,
-                        )
-                    )
-                elif old.spec != spec:
-                    conn.execute(
-                        sa.update(_t)
-                        .where(_t.c.id == tid)
-                        .values(spec=spec, source=SITE, updated_at_ms=now_ms)
-                    )
-            for tid, old in have.items():
-                if old.source == SITE and tid not in wanted:
-                    conn.execute(sa.delete(_t).where(_t.c.id == tid))
+            sync_site_specs(conn, _t, wanted, now_ms)
 
     def add(self, template: RoundTemplate, user: str, now_ms: int) -> TemplateRecord:
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(_t.c.id).where(_t.c.id == template.id)).first():
-                raise Conflict(f"round template {template.id!r} exists already")
-            conn.execute(
-                sa.insert(_t).values(
-                    id=template.id,
-                    source=API,
-                    spec=template.model_dump(mode="json"),
-                    anchor_ms=now_ms,
-                    created_by=user,
-                    created_at_ms=now_ms,
-                    updated_at_ms=now_ms,
-                )
+            add_api_spec(
+                conn,
+                _t,
+                template.id,
+                template.model_dump(mode="json"),
+                user,
+                now_ms,
+                "round template",
             )
         return TemplateRecord(template, API, now_ms, user)
 
