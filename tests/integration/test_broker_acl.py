@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.mqtt import Incoming, MqttLink
+from gateway.mqtt import MqttLink
 from gateway.settings import MqttTarget, Settings
 from tests.fixtures.mqtt import free_port, wait_port
 
@@ -222,7 +223,7 @@ async def _acl_and_tls(broker: SecureBroker) -> None:
 
     got: list[tuple[str, bytes]] = []
 
-    def on_message(link: MqttLink, msg: Incoming) -> None:
+    def on_message(link: MqttLink, msg: Any) -> None:
         got.append((msg.topic, bytes(msg.payload)))
         link.ack(msg.mid)
 
