@@ -143,7 +143,7 @@ class MqttLink:
         if self.target.username:
             c.username_pw_set(self.target.username, self.target.password)
         if self.target.tls:
-            c.tls_set_context(ssl.create_default_context())
+            c.tls_set_context(ssl.create_default_context(cafile=self.target.ca_file))
         if will:
             c.will_set(will[0], will[1], qos=1, retain=will[2])
         c.on_connect = self._on_connect
