@@ -91,8 +91,11 @@ class Meters:
         self.tz = tz
         self.trend_fields: set[str] = set(trend_fields)
         self.meters: dict[tuple[str, str], Meter] = {}
+        # the same meters by device: last_ts and of() look at one device's, not all
+        self._by_device: dict[str, dict[str, Meter]] = {}
         self._days: dict[tuple[str, str, str], Day] = {}
         self._with_days: set[tuple[str, str]] = set()  # (device, field) with day rows
+        self._loaded_days: set[str] = set()  # days whose stored rows are in _days
         self._span: tuple[int, int, str] = (0, 0, "")  # the last local day: [start, end)
 
     # ----------------------------------------------------------------- readings
@@ -114,7 +117,7 @@ class Meters:
     def _step(self, device: str, name: str, how: str, ts: int, raw: float, max_step: int) -> None:
         mt = self.meters.get((device, name))
         if mt is None:
-            mt = self.meters[(device, name)] = Meter()
+            mt = self._add(device, name, Meter())
         if mt.last_ts_ms is not None and ts <= mt.last_ts_ms:
             return
         prev = mt.last_raw
@@ -143,16 +146,21 @@ class Meters:
         mt = self.meters.get((device, name))
         return None if mt is None else mt.value
 
+    def _add(self, device: str, name: str, mt: Meter) -> Meter:
+        self.meters[(device, name)] = mt
+        self._by_device.setdefault(device, {})[name] = mt
+        return mt
+
     def last_ts(self, device: str) -> int:
         """The newest reading taken of ``device`` (-1: none)."""
         return max(
-            (mt.last_ts_ms or -1 for (d, _n), mt in self.meters.items() if d == device),
+            (mt.last_ts_ms or -1 for mt in self._by_device.get(device, {}).values()),
             default=-1,
         )
 
     def of(self, device: str) -> dict[str, float]:
         """Every meter of ``device``: ``{name: value}`` (hours and counts, rounded)."""
-        return {n: round(mt.value, 3) for (d, n), mt in sorted(self.meters.items()) if d == device}
+        return {n: round(mt.value, 3) for n, mt in sorted(self._by_device.get(device, {}).items())}
 
     # -------------------------------------------------------------------- days
     def local_day(self, ts_ms: int) -> str:
@@ -174,21 +182,26 @@ class Meters:
 
     def _day(self, device: str, fld: str, ts_ms: int) -> Day:
         self._with_days.add((device, fld))
-        key = (device, fld, self.local_day(ts_ms))
+        day_s = self.local_day(ts_ms)
+        key = (device, fld, day_s)
         day = self._days.get(key)
         if day is None:
-            day = self._days[key] = self._read_day(*key)
+            if day_s not in self._loaded_days:
+                self._load_day(day_s)
+            day = self._days.get(key)
+            if day is None:
+                day = self._days[key] = Day()
         return day
 
-    def _read_day(self, device: str, fld: str, day: str) -> Day:
+    def _load_day(self, day: str) -> None:
+        """Every stored row of ``day`` at once (one query a day, not one per device: at
+        10,000 devices a query each stalled the event loop for tens of seconds)."""
         t = m.meter_days
+        q = sa.select(t.c.device, t.c.field, t.c.total, t.c.n, t.c.last).where(t.c.day == day)
         with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.c.total, t.c.n, t.c.last).where(
-                    t.c.device == device, t.c.field == fld, t.c.day == day
-                )
-            ).first()
-        return Day() if row is None else Day(float(row[0]), int(row[1]), row[2])
+            for dev, fld, total, n, last in conn.execute(q):
+                self._days.setdefault((dev, fld, day), Day(float(total), int(n), last))
+        self._loaded_days.add(day)
 
     def daily(self, device: str, fld: str, since_day: str | None = None) -> list[tuple[str, Day]]:
         """The day rows of ``(device, field)`` from ``since_day`` on, oldest first (the
@@ -215,8 +228,8 @@ class Meters:
                 for r in conn.execute(sa.select(days.c.device, days.c.field).distinct())
             }
             for r in conn.execute(sa.select(t)).mappings():
-                self.meters[(r["device"], r["name"])] = Meter(
-                    float(r["value"]), r["last_ts_ms"], r["last_raw"]
+                self._add(
+                    r["device"], r["name"], Meter(float(r["value"]), r["last_ts_ms"], r["last_raw"])
                 )
 
     def save(self, now_ms: int) -> int:
@@ -252,6 +265,7 @@ class Meters:
         today = self.local_day(now_ms)
         # keep today's and yesterday's rows in memory (late readings); the rest is stored
         self._days = {k: d for k, d in self._days.items() if k[2] >= _yesterday(today)}
+        self._loaded_days = {d for d in self._loaded_days if d >= _yesterday(today)}
         return len(dirty) + len(days)
 
 

@@ -73,6 +73,7 @@ class MaintenanceService:
         self.meters.load()
         self.scheduler = Scheduler(self.store, self.meters, tickets, self.tz, lambda: self._assets)
         self._seen: dict[str, int] = {}
+        self._clocks: dict[str, int] = {}  # each device's newest timestamp at the last poll
         self._run_at: int | None = None
         self._saved_at = clock.now_ms()
 
@@ -101,7 +102,11 @@ class MaintenanceService:
         if self._devices is None:
             return
         wanted = _METER_FIELDS | self.meters.trend_fields
+        clocks = self._clocks
         for dev in list(self._devices.values()):
+            if clocks.get(dev.id) == dev.clock:
+                continue  # nothing newer from this device since the last poll
+            clocks[dev.id] = dev.clock
             fields = [f for f in dev.ts if f in wanted]
             if not fields:
                 continue
