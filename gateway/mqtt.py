@@ -6,6 +6,10 @@ aiomqtt is built (paho-mqtt 2 on the event loop's reader/writer callbacks: one t
 locks) but turns paho's ``manual_ack`` on: the pipeline calls :meth:`MqttLink.ack` for each
 message, in order, once the message is safe (stored, or dead-lettered). Until then the
 broker keeps it in our persistent session and redelivers it after a crash.
+The link reads the socket itself and cuts PUBLISH packets out with
+:mod:`gateway.mqtt_codec` (paho's generic decoder was half the gateway's CPU); every other
+packet goes whole to paho. The acknowledgements of one slice go out in one write
+(:meth:`MqttLink.ack_many`), in the order given.
 
 Lifecycle of a :class:`MqttLink`:
 
@@ -39,10 +43,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.mqtt_codec import PUBACK, MalformedPacket, PacketReader, Publish, pubacks
 from gateway.retry import Backoff
 from gateway.settings import MqttTarget
 
 log = logging.getLogger("sitewatch.mqtt")
+
+#: what a link hands to ``on_message``: our fast reader's PUBLISH, or paho's message
+Incoming = Publish | paho.MQTTMessage
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BACKOFF_MIN_S = 0.5
@@ -51,14 +59,15 @@ BACKOFF_MAX_S = 30.0
 READ_BUDGET_S = 0.002
 
 
-class _BufferedClient(paho.Client):
-    """paho's client reading the socket through a 64 KiB buffer.
+class _FastClient(paho.Client):
+    """paho's client, with the link reading the socket itself.
 
-    paho reads every packet header a byte at a time (one ``recv`` system call per byte):
-    at thousands of messages a second that was the gateway's largest single cost (see
-    bench/RESULTS.md). Here ``_sock_recv`` serves those small reads from a buffer filled by
-    one large ``recv``. The link's reader keeps calling ``loop_read`` while the buffer
-    holds bytes, since epoll cannot see them.
+    paho reads a packet header a byte at a time and decodes every PUBLISH through its
+    generic MQTT 5 code: at thousands of messages a second that was half the gateway's CPU
+    (see bench/RESULTS.md). The link reads 64 KiB at a time into a
+    :class:`gateway.mqtt_codec.PacketReader`, handles PUBLISH (QoS 0/1) itself and hands
+    every other packet, whole, to paho's own ``_packet_read`` through :meth:`handle`
+    (``_sock_recv`` then serves exactly that packet's bytes and never touches the socket).
     """
 
     _rbuf = b""
@@ -66,22 +75,31 @@ class _BufferedClient(paho.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
-            data = super()._sock_recv(65536)
-            if not data:
-                return data  # EOF: paho sees the connection closed
-            self._rbuf = data
-            self._rpos = 0
+            raise BlockingIOError  # only whole packets are handed in: never reached
         end = self._rpos + bufsize
         chunk = self._rbuf[self._rpos : end]
         self._rpos = min(end, len(self._rbuf))
         return chunk
 
-    def buffered(self) -> int:
-        return len(self._rbuf) - self._rpos
+    def recv_raw(self) -> bytes:
+        """One read of the socket (64 KiB at most); ``BlockingIOError`` when empty."""
+        data = paho.Client._sock_recv(self, 65536)
+        self._last_bytes_received = time.monotonic()  # paho's keepalive clock
+        return data
 
-    def reset_buffer(self) -> None:
-        self._rbuf = b""
+    def handle(self, packet: bytes) -> int:
+        """Let paho process one whole packet (not a fast-path PUBLISH)."""
+        self._rbuf = packet
         self._rpos = 0
+        rc = self._packet_read()
+        self._rbuf = b""
+        if rc > 0:
+            return int(self._loop_rc_handle(rc))
+        return 0
+
+    def queue_raw(self, command: int, data: bytes) -> None:
+        """Queue ready-made packets (our PUBACKs) behind paho's own in one write."""
+        self._packet_queue(command, data, 0, 0)
 
 
 class MqttLink:
@@ -90,7 +108,7 @@ class MqttLink:
         target: MqttTarget,
         client_id: str,
         topics: list[str],
-        on_message: Callable[[MqttLink, paho.MQTTMessage], None],
+        on_message: Callable[[MqttLink, Incoming], None],
         *,
         name: str = "main",
         protocol: str = "5",
@@ -120,16 +138,17 @@ class MqttLink:
         self._up: asyncio.Event | None = None
         self._misc: asyncio.Task[None] | None = None
         self._sock_fd: int | None = None
+        self._reader: PacketReader | None = None
         self.backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         """Reconnect waits (:mod:`gateway.retry`); reset once a connection was up."""
         self._client = self._make_client(will)
 
     # -- paho client ------------------------------------------------------------------
-    def _make_client(self, will: tuple[str, bytes, bool] | None) -> _BufferedClient:
+    def _make_client(self, will: tuple[str, bytes, bool] | None) -> _FastClient:
         kwargs: dict[str, Any] = {}
         if not self.v5:
             kwargs["clean_session"] = False
-        c = _BufferedClient(
+        c = _FastClient(
             paho.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
@@ -156,11 +175,22 @@ class MqttLink:
         return c
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._deliver(msg)  # paho's path: only what the fast reader leaves to it (QoS 2)
+
+    def _deliver(self, msg: Incoming) -> None:
         self._rx += 1
         try:
             self.on_message(self, msg)
         except Exception:  # the gateway never crashes on a message
             log.exception("handler failed on a message from %s", msg.topic)
+
+    def _drop(self) -> None:
+        """Close a connection that broke (the socket, or the protocol) and reconnect."""
+        self._reader = None
+        with contextlib.suppress(Exception):
+            self._client._loop_rc_handle(paho.MQTT_ERR_CONN_LOST)  # noqa: SLF001
+        if self._lost is not None:
+            self._lost.set()
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -199,8 +229,8 @@ class MqttLink:
         assert loop is not None
         fd = sock.fileno()
 
-        bc = self._client
-
+        fc = self._client
+        rd = self._reader = PacketReader(self.v5)
         rescheduled = [False]  # one call_soon'd reader at most, or they pile up
 
         def resumed() -> None:
@@ -212,29 +242,44 @@ class MqttLink:
                 reader()
 
         def reader() -> None:
-            # paho reads one packet per loop_read(): go on while bytes are waiting in our
-            # buffer or in the SSL object (epoll cannot see those), but never longer than
-            # read_budget_s at a time, so other links (fire) and the API get their turn
+            # packets already received first, then the socket until it would block, but
+            # never longer than read_budget_s at a time, so that other links (fire) and
+            # the API get their turn; bytes left in our buffer (or in the SSL object) are
+            # invisible to epoll, hence the call_soon to go on
+            if self._reader is not rd:
+                return  # a callback of a closed connection
             deadline = time.perf_counter() + self.read_budget_s
+            deliver = self._deliver
             try:
                 while True:
-                    before = self._rx
-                    client.loop_read()
-                    more = bc.buffered() > 0
-                    if not more:
-                        pending = getattr(client.socket(), "pending", None)
-                        more = bool(pending and pending() > 0)
-                    if not more and self._rx == before:
-                        return  # the socket is drained: epoll wakes us for more
+                    pkt = rd.next()
+                    if pkt is None:
+                        try:
+                            data = fc.recv_raw()
+                        except BlockingIOError:
+                            return  # drained: epoll wakes us for more
+                        if not data:  # EOF: the broker closed the connection
+                            self._drop()
+                            return
+                        rd.feed(data)
+                        continue
+                    if isinstance(pkt, Publish):
+                        deliver(pkt)
+                    elif fc.handle(pkt.data) or self._reader is not rd:
+                        return  # paho closed the connection (its callbacks ran)
                     if time.perf_counter() >= deadline:
                         break
                 if self._loop is not None and not rescheduled[0]:
                     rescheduled[0] = True
                     self._loop.call_soon(resumed)  # let others run, then go on
+            except MalformedPacket as exc:
+                log.warning(
+                    "%s: malformed packet from the broker, reconnecting: %s", self.name, exc
+                )
+                self._drop()
             except Exception as exc:  # noqa: BLE001 - a broken socket is a lost link
                 log.warning("%s: read failed: %s", self.name, exc)
-                if self._lost is not None:
-                    self._lost.set()
+                self._drop()
 
         def start() -> None:
             self._sock_fd = fd
@@ -338,10 +383,15 @@ class MqttLink:
                 self._loop.remove_writer(sock.fileno())
         with contextlib.suppress(Exception):
             self._client._sock_close()  # noqa: SLF001 - paho has no public "drop socket"
-        self._client.reset_buffer()  # bytes of the old connection mean nothing on a new one
+        self._reader = None  # bytes of the old connection mean nothing on a new one
 
     def ack(self, mid: int) -> None:
-        self._client.ack(mid, 1)
+        self.ack_many([mid])
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages, in this order, in one write (``PUBACK`` each)."""
+        if mids:
+            self._client.queue_raw(PUBACK, pubacks(mids))
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
         """Queue a publish; QoS 1 publishes made while the link is down go out on reconnect."""

@@ -42,11 +42,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import paho.mqtt.client as paho
-
 from gateway.clock import Clock, iso_ms
 from gateway.metrics import Metrics
-from gateway.mqtt import MqttLink
+from gateway.mqtt import Incoming, MqttLink
 from gateway.stages import AckGate, Decoder, Processor
 from rules.model import Message, Rejected, Status, Telemetry
 
@@ -119,7 +117,7 @@ class Pipeline:
         return time.monotonic() - min(arrivals) if arrivals else None
 
     # -- hot path ---------------------------------------------------------------------
-    def on_message(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
+    def on_message(self, link: MqttLink, msg: Incoming) -> None:
         topic = msg.topic
         if topic.startswith(self._own) or topic in self._own_exact:
             self._ack_now(link, msg)
@@ -197,7 +195,7 @@ class Pipeline:
             )
         return Rejected(topic, payload, "internal", f"{stage}: {kind[1]}: {exc}"[:500], now)
 
-    def _ack_now(self, link: MqttLink, msg: paho.MQTTMessage) -> None:
+    def _ack_now(self, link: MqttLink, msg: Incoming) -> None:
         if msg.qos > 0:
             self._seq += 1
             self._pending[link.name].append((self._seq, msg.mid, link.generation, time.monotonic()))
@@ -224,7 +222,8 @@ class Pipeline:
     def _ack_upto(self, durable_seq: int) -> None:
         """Acknowledge, in order, every message up to ``durable_seq``: at most
         ``ACK_SLICE`` per link per loop turn (a flush of 5,000 points would otherwise send
-        5,000 PUBACKs in one go and hold the event loop, and the fire link, for tens of ms).
+        5,000 PUBACKs in one go and hold the event loop, and the fire link, for tens of ms),
+        each link's slice in one write (:meth:`MqttLink.ack_many`).
         """
         self._ack_target = max(self._ack_target, durable_seq)
         more = False
@@ -232,14 +231,22 @@ class Pipeline:
             link = self._links[name]
             gen = link.generation
             n = 0
+            mids: list[int] = []
             while pend and pend[0][0] <= self._ack_target:
                 if n >= ACK_SLICE:
                     more = True
                     break
                 _, mid, g, _t = pend.popleft()
                 if g == gen:
-                    link.ack(mid)
+                    mids.append(mid)
                 n += 1
+            if mids:  # the PUBACKs of one slice in one write, in arrival order
+                ack_many = getattr(link, "ack_many", None)
+                if ack_many is not None:
+                    ack_many(mids)
+                else:
+                    for mid in mids:
+                        link.ack(mid)
         if more and not self._ack_scheduled:
             try:
                 loop = asyncio.get_running_loop()
