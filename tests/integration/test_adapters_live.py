@@ -176,7 +176,22 @@ def test_sparkplug_ddeath_marks_its_device_offline(h: RuntimeHarness) -> None:
     # (its zone: the DBIRTH's status comes before its telemetry, and a device first heard
     # by a status is registered without a zone; see the report of issue 15)
     assert (dev["system"], dev["values"]["zone_temp"], dev["values"]["fan"]) == ("hvac", 21.5, True)
-    h.publish(f"{base}/DDEATH/edge1/ahu-z1", encode_payload({"timestamp": now, "seq": 2}))
+    # a device the site file does not list raises device.offline only once its reporting
+    # interval is known (three readings: issue 10), so it reports a few times first
+    for i in range(3):
+        time.sleep(0.05)
+        h.publish(
+            f"{base}/DDATA/edge1/ahu-z1",
+            encode_payload(
+                {
+                    "timestamp": now + 1000 * (i + 1),
+                    "seq": 2 + i,
+                    "metrics": [{"alias": 10, "datatype": "Float", "floatValue": 22.0 + i}],
+                }
+            ),
+        )
+    wait_device(h, "ahu-z1", lambda d: d["values"]["zone_temp"] == 24.0)
+    h.publish(f"{base}/DDEATH/edge1/ahu-z1", encode_payload({"timestamp": now + 4000, "seq": 5}))
     dev = wait_device(h, "ahu-z1", lambda d: d["online"] is False)
     assert dev["status"] == "offline"
     alarm = h.wait_alarm("ahu-z1", rule="device.offline")
