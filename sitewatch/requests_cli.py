@@ -15,47 +15,19 @@ standard output; default ``request-codes.html``). Without a base URL (``--base-u
 from __future__ import annotations
 
 import argparse
-import html
 import sys
-from pathlib import Path
-
-import segno
 
 from gateway.settings import SettingsError, load_settings
+from sitewatch import qr_sheet
 
-CAPTION_ZH = "扫码报事报修"
-CAPTION_EN = "Scan to report a problem"
-CSS = """
-@page { size: A4; margin: 12mm; }
-body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif;
-       margin: 0; color: #000; }
-.sheet { display: grid; grid-template-columns: 1fr 1fr; gap: 8mm; }
-.code { border: 1px dashed #888; padding: 6mm; text-align: center; break-inside: avoid; }
-.code h2 { margin: 0 0 2mm; font-size: 16pt; }
-.code .floor { margin: 0; color: #444; }
-.code .cap { font-size: 14pt; font-weight: 700; margin: 2mm 0 0; }
-.code .url { font-family: monospace; font-size: 7pt; overflow-wrap: anywhere; margin: 2mm 0 0; }
-.code svg { width: 55mm; height: 55mm; }
-"""
+CAPTION = ("扫码报事报修", "Scan to report a problem")
 
 
 def render(site_name: str, links: list[dict[str, str | None]], base_url: str) -> str:
-    cards = []
-    for z in links:
-        url = f"{base_url}/r/{z['token']}"
-        svg = segno.make(url, error="m").svg_inline(scale=4, title=f"{z['name']}")
-        floor = f'<p class="floor">{html.escape(z["floor"] or "")}</p>' if z["floor"] else ""
-        cards.append(
-            f'<section class="code"><h2>{html.escape(str(z["name"]))}</h2>{floor}{svg}'
-            f'<p class="cap">{CAPTION_ZH}<br>{CAPTION_EN}</p>'
-            f'<p class="url">{html.escape(url)}</p></section>'
-        )
-    title = html.escape(f"{site_name}: {CAPTION_EN}")
-    return (
-        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{CSS}</style></head>"
-        f'<body><main class="sheet">{"".join(cards)}</main></body></html>\n'
-    )
+    cards = [
+        qr_sheet.Card(str(z["name"]), z["floor"] or "", f"{base_url}/r/{z['token']}") for z in links
+    ]
+    return qr_sheet.render(f"{site_name}: {CAPTION[1]}", cards, CAPTION)
 
 
 def cmd_qr(args: argparse.Namespace) -> int:
@@ -70,13 +42,8 @@ def cmd_qr(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    base = (args.base_url or settings.public_url).rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        print(
-            "a QR code carries the address people reach the gateway at: set "
-            "SITEWATCH_PUBLIC_URL or pass --base-url https://…",
-            file=sys.stderr,
-        )
+    base = qr_sheet.base_url(args, settings)
+    if base is None:
         return 2
     site = load_site(settings.site_file or None)
     keys = portal_keys(open_store(settings.db_url), SystemClock(), settings.portal_secret)
@@ -86,11 +53,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
         for z in site.zones
     ]
     page = render(site.name, links, base)
-    if args.out == "-":
-        sys.stdout.write(page)
-    else:
-        Path(args.out).write_text(page, encoding="utf-8")
-        print(f"{len(links)} codes written to {args.out}")
+    qr_sheet.write(args.out, page, len(links))
     return 0
 
 

@@ -16,31 +16,14 @@ standard output; default ``round-<ROUND>-codes.html``). Exits 2 without a base U
 from __future__ import annotations
 
 import argparse
-import html
 import sys
-from pathlib import Path
 from urllib.parse import quote
-
-import segno
 
 from gateway.settings import SettingsError, load_settings
 from rules.site import RoundTemplate
+from sitewatch import qr_sheet
 
-CAPTION_ZH = "巡检点 请扫码确认"
-CAPTION_EN = "Inspection point: scan to confirm"
-CSS = """
-@page { size: A4; margin: 12mm; }
-body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif;
-       margin: 0; color: #000; }
-h1 { font-size: 14pt; margin: 0 0 6mm; }
-.sheet { display: grid; grid-template-columns: 1fr 1fr; gap: 8mm; }
-.code { border: 1px dashed #888; padding: 6mm; text-align: center; break-inside: avoid; }
-.code h2 { margin: 0 0 2mm; font-size: 15pt; }
-.code .where { margin: 0; color: #444; }
-.code .cap { font-size: 13pt; font-weight: 700; margin: 2mm 0 0; }
-.code .url { font-family: monospace; font-size: 7pt; overflow-wrap: anywhere; margin: 2mm 0 0; }
-.code svg { width: 55mm; height: 55mm; }
-"""
+CAPTION = ("巡检点 请扫码确认", "Inspection point: scan to confirm")
 
 
 def checkpoint_url(base: str, template: str, checkpoint: str) -> str:
@@ -50,23 +33,11 @@ def checkpoint_url(base: str, template: str, checkpoint: str) -> str:
 def render(t: RoundTemplate, zones: dict[str, tuple[str, str | None]], base: str) -> str:
     cards = []
     for n, cp in enumerate(t.checkpoints, 1):
-        url = checkpoint_url(base, t.id, cp.id)
         zname, floor = zones.get(cp.zone, (cp.zone, None))
-        title = cp.name or zname
-        svg = segno.make(url, error="m").svg_inline(scale=4, title=title)
         where = " · ".join(x for x in (zname, floor) if x)
-        cards.append(
-            f'<section class="code"><h2>{n}. {html.escape(title)}</h2>'
-            f'<p class="where">{html.escape(where)}</p>{svg}'
-            f'<p class="cap">{CAPTION_ZH}<br>{CAPTION_EN}</p>'
-            f'<p class="url">{html.escape(url)}</p></section>'
-        )
-    name = html.escape(t.name)
-    return (
-        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>{name}</title><style>{CSS}</style></head>"
-        f'<body><h1>{name}</h1><main class="sheet">{"".join(cards)}</main></body></html>\n'
-    )
+        url = checkpoint_url(base, t.id, cp.id)
+        cards.append(qr_sheet.Card(f"{n}. {cp.name or zname}", where, url))
+    return qr_sheet.render(t.name, cards, CAPTION, heading=t.name)
 
 
 def cmd_qr(args: argparse.Namespace) -> int:
@@ -77,13 +48,8 @@ def cmd_qr(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    base = (args.base_url or settings.public_url or "").rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        print(
-            "a QR code carries the address people reach the gateway at: set "
-            "SITEWATCH_PUBLIC_URL or pass --base-url https://…",
-            file=sys.stderr,
-        )
+    base = qr_sheet.base_url(args, settings)
+    if base is None:
         return 2
     site = load_site(settings.site_file or None)
     found = next((t for t in site.rounds if t.id == args.round), None)
@@ -100,11 +66,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
     zones = {z.id: (z.name, z.floor) for z in site.zones}
     page = render(found, zones, base)
     out = args.out or f"round-{found.id}-codes.html"
-    if out == "-":
-        sys.stdout.write(page)
-    else:
-        Path(out).write_text(page, encoding="utf-8")
-        print(f"{len(found.checkpoints)} codes written to {out}")
+    qr_sheet.write(out, page, len(found.checkpoints))
     return 0
 
 
