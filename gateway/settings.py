@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     lease_ttl_s: float = Field(
         default=9.0, gt=0.5, le=60, description="a site's lease lasts this long unrenewed"
     )
+    advertise_url: str = Field(
+        default="",
+        description="this process's HTTP base URL as the other processes reach it (requests "
+        "for its sites are forwarded there); empty = http://<http_bind>",
+    )
     rules_file: str = Field(default="", description="rule pack (YAML); empty = the default pack")
     photos_dir: str | None = Field(
         default=None, description="photo store folder; unset: photos/ beside a SQLite store"
@@ -248,14 +253,6 @@ class Settings(BaseSettings):
         parse_mqtt_url(v)
         return v
 
-    @field_validator("influx_url")
-    @classmethod
-    def _influx(cls, v: str) -> str:
-        v = v.strip().rstrip("/")
-        if v and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError(f"{v!r}: InfluxDB URL must start with http:// or https://")
-        return v
-
     @field_validator("http_bind")
     @classmethod
     def _bind(cls, v: str) -> str:
@@ -302,12 +299,12 @@ class Settings(BaseSettings):
             raise ValueError("each portal key has at least 16 characters")
         return v
 
-    @field_validator("public_url")
+    @field_validator("influx_url", "public_url", "advertise_url")
     @classmethod
-    def _public(cls, v: str) -> str:
+    def _http_url(cls, v: str) -> str:
         v = v.strip().rstrip("/")
         if v and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError(f"{v!r}: the public URL starts with http:// or https://")
+            raise ValueError(f"{v!r}: the URL starts with http:// or https://")
         return v
 
     @field_validator("sites")
