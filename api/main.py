@@ -7,7 +7,9 @@ serves it on its own event loop; every route is ``async`` and reads the runtime 
 ``api.schemas`` (``/openapi.json``), the documentation page served from here by
 ``api.docs`` (``/docs``, no CDN; no ``/redoc``). How many clients the server holds is
 ``api.server``'s: the app carries the ``uvicorn.Config`` keyword arguments for its
-runtime's settings in ``app.state.server_options``, for whoever serves it.
+runtime's settings in ``app.state.server_options``, for whoever serves it. In a cluster,
+a request for a site another process owns is forwarded to it (:class:`SitePaths`,
+``gateway.cluster.forward``): any process answers for every site.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from api.routes import (
     ui,
     users,
 )
-from api.server import server_options
+from api.server import server_options, setting
+from gateway.cluster.forward import Forwarder
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -70,14 +73,23 @@ _SITE_PATH = re.compile(r"^/api/v1/sites/([A-Za-z0-9_.-]{1,64})(/.*)?$")
 class SitePaths:
     """``/api/v1/sites/{site}/...`` is ``/api/v1/...`` answered for that site (contract
     §12). A process serving several sites (``gateway.multisite.Host``: ``site_runtime``)
-    answers with an app of that site's runtime (made on first use, one per runtime); a
-    site served by another process is 503 (ask that one: ``/healthz`` lists the sites),
-    an unknown site 404. A single-site runtime answers for its own site only."""
+    answers with an app of that site's runtime (made on first use, one per runtime), an
+    unknown site is 404. A site served by another process of the cluster (the host has
+    ``leases``) is forwarded to its owner (``gateway.cluster.forward``: 503 with
+    ``Retry-After`` while it has none), and so is every other ``/api/v1/...`` route (the
+    single-site routes mean the first site) while the first site is served elsewhere:
+    behind a load balancer every process gives the same answers. Without leases (one
+    process) such a site is 503. A single-site runtime answers for its own site only."""
 
     def __init__(self, app: Any, runtime: Any) -> None:
         self.app = app
         self.runtime = runtime
         self._apps: dict[str, tuple[Any, Any]] = {}  # site -> (its runtime, its app)
+        leases = getattr(runtime, "leases", None) if hasattr(runtime, "site_runtime") else None
+        self.forwarder: Forwarder | None = None
+        if leases is not None:
+            limit = setting(getattr(runtime, "settings", None), "http_max_connections")
+            self.forwarder = Forwarder(leases, max_connections=int(limit))
 
     def _site_app(self, site: str, sub: Any) -> Any:
         cached = self._apps.get(site)
@@ -86,13 +98,19 @@ class SitePaths:
         return cached[1]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        m = _SITE_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        m = _SITE_PATH.match(path)
+        rt, fwd = self.runtime, self.forwarder
+        pick = getattr(rt, "site_runtime", None)
         if m is None:
+            first = next(iter(rt.sites), None) if fwd is not None else None
+            if fwd is not None and first is not None and path.startswith("/api/v1/"):
+                if rt.site_runtime(first) is None:  # the single-site routes: the first site
+                    await fwd(scope, receive, send, first)
+                    return
             await self.app(scope, receive, send)
             return
         site, rest = m.group(1), m.group(2) or "/"
-        rt = self.runtime
-        pick = getattr(rt, "site_runtime", None)
         known = site in rt.sites if pick is not None else site == getattr(rt, "site_id", None)
         if not known:
             await JSONResponse({"detail": f"no site {site} here"}, 404)(scope, receive, send)
@@ -100,6 +118,9 @@ class SitePaths:
         app = self.app
         if pick is not None:
             sub = pick(site)
+            if sub is None and fwd is not None:
+                await fwd(scope, receive, send, site)
+                return
             if sub is None:
                 detail = f"site {site} is served by another process"
                 await JSONResponse({"detail": detail}, 503)(scope, receive, send)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.main import create_app
+from gateway.cluster.forward import member_url
 from gateway.multisite import Host
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -37,6 +38,10 @@ def serves_several(settings: Settings) -> bool:
 
 
 def build_host(settings: Settings, **kwargs: Any) -> Host:
-    """A host of several sites (leases on PostgreSQL) with the HTTP API plugged in once."""
+    """A host of several sites (leases on PostgreSQL) with the HTTP API plugged in once,
+    its address advertised to the cluster (requests for its sites are forwarded there)."""
     kwargs.setdefault("http_app", create_app)
-    return Host(settings, **kwargs)
+    host = Host(settings, **kwargs)
+    if host.leases is not None:
+        host.leases.url = member_url(settings.advertise_url, settings.http_bind)
+    return host

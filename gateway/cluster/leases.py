@@ -14,7 +14,9 @@ Lifecycle of a lease (one row of ``leases`` per site, ``gateway.store.models_lea
 - :meth:`LeaseStore.renew` pushes the expiry of the leases this instance holds *at the
   epoch it holds them*; a site that changed hands in between is reported lost.
 - :meth:`LeaseStore.heartbeat` keeps this process's row in ``cluster_members``: the live
-  members decide the fair share (``ceil(sites / live members)``).
+  members decide the fair share (``ceil(sites / live members)``); the row also carries the
+  process's HTTP base URL (``url``), and :meth:`LeaseStore.owner_of` names a site's live
+  owner and that URL (``gateway.cluster.forward`` sends requests for the site there).
 
 Every time is the database's clock (``clock_timestamp()`` on PostgreSQL, ``julianday``
 on SQLite), never a gateway's: processes on several machines judge expiry by one clock,
@@ -48,17 +50,33 @@ class Lease:
     expires_at_ms: int
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The live holder of a site's lease and the HTTP base URL it advertises ('': none)."""
+
+    instance: str
+    url: str
+
+
 class LeaseStore:
     """The leases of ``engine``'s database, as seen by ``instance`` (lease time ``ttl_s``).
-    ``schema`` qualifies the tables (PostgreSQL; ``None``: the search path)."""
+    ``schema`` qualifies the tables (PostgreSQL; ``None``: the search path). ``url`` is the
+    HTTP base URL this process advertises in its heartbeat (set before the first beat)."""
 
     def __init__(
-        self, engine: Engine, instance: str, ttl_s: float, *, schema: str | None = None
+        self,
+        engine: Engine,
+        instance: str,
+        ttl_s: float,
+        *,
+        schema: str | None = None,
+        url: str = "",
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("the lease time is positive")
         self.engine = engine
         self.instance = instance
+        self.url = url
         self.ttl_ms = int(ttl_s * 1000)
         self.schema = schema
         self._now = _NOW.get(engine.dialect.name, _NOW["postgresql"])
@@ -87,11 +105,11 @@ class LeaseStore:
         with self.engine.begin() as conn:
             conn.execute(
                 self._sql(
-                    "INSERT INTO {members} (instance, started_at_ms, expires_at_ms) "
-                    "VALUES (:me, {now}, {now} + :ttl) ON CONFLICT (instance) "
-                    "DO UPDATE SET expires_at_ms = {now} + :ttl"
+                    "INSERT INTO {members} (instance, started_at_ms, expires_at_ms, url) "
+                    "VALUES (:me, {now}, {now} + :ttl, :url) ON CONFLICT (instance) "
+                    "DO UPDATE SET expires_at_ms = {now} + :ttl, url = :url"
                 ),
-                {"me": self.instance, "ttl": self.ttl_ms},
+                {"me": self.instance, "ttl": self.ttl_ms, "url": self.url},
             )
 
     def leave(self) -> None:
@@ -110,6 +128,20 @@ class LeaseStore:
                 {"me": self.instance},
             ).scalar_one()
         return int(others) + 1
+
+    def owner_of(self, site: str) -> Owner | None:
+        """Who holds ``site``'s running lease, with its advertised URL ('' when that
+        member is not alive or advertises none); ``None`` when nobody holds it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                self._sql(
+                    "SELECT l.owner, COALESCE(m.url, '') AS url FROM {leases} l "
+                    "LEFT JOIN {members} m ON m.instance = l.owner AND m.expires_at_ms > {now} "
+                    "WHERE l.site = :site AND l.owner != '' AND l.expires_at_ms > {now}"
+                ),
+                {"site": site},
+            ).first()
+        return None if row is None else Owner(row.owner, row.url)
 
     # -- leases -------------------------------------------------------------------------
     def table(self) -> dict[str, Lease]:

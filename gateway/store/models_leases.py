@@ -10,6 +10,8 @@ them. ``gateway.cluster.leases`` is the only writer.
   pushed on by each renewal.
 - ``cluster_members``: one row per live ``sitewatch run`` process, its ``expires_at_ms``
   pushed on by its heartbeat; the live ones decide each process's fair share of sites.
+  ``url`` (migration 0010) is its HTTP base URL as the other members reach it: a request
+  for a site it owns is forwarded there (``gateway.cluster.forward``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class MemberRow(Base):
     instance: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     started_at_ms: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     expires_at_ms: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    url: Mapped[str] = mapped_column(sa.String(512), nullable=False, server_default="")
 
 
 leases: sa.Table = LeaseRow.__table__  # type: ignore[assignment]

@@ -18,7 +18,6 @@ Skipped when PostgreSQL (127.0.0.1:5432, database ``test``) is not reachable.
 from __future__ import annotations
 
 import shutil
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +64,7 @@ def test_failover_loses_and_doubles_nothing(cluster: Cluster) -> None:
     assert fig.fenced >= 1  # the resumed process tried to write and was refused
     log = (cluster.procs[fig.paused].workdir / "gateway.log").read_text()
     assert "is no longer held" in log and "lease lost" in log
-    # the API per site: the owner answers from its runtime, another process says where
+    # the API per site: the owner answers from its runtime, another process forwards to it
     owners = cluster.owners()
     live = [n for n in cluster.procs if n != fig.victim]
     for site in cluster.sites[:3]:
@@ -73,9 +72,7 @@ def test_failover_loses_and_doubles_nothing(cluster: Cluster) -> None:
         got = cluster.procs[owner].get(f"/api/v1/sites/{site}/alarms")
         assert got["total"] == 2, got
         other = next(n for n in live if n != owner)
-        with pytest.raises(urllib.error.HTTPError) as err:
-            cluster.procs[other].get(f"/api/v1/sites/{site}/alarms")
-        assert err.value.code == 503
+        assert cluster.procs[other].get(f"/api/v1/sites/{site}/alarms")["total"] == 2
         assert cluster.health(owner)["sites"][site] == "owned"
         assert cluster.health(other)["sites"][site] == "elsewhere"
     # every reading stored: in some runs 2-4 readings of a site handed back after the paused
