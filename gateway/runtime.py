@@ -39,6 +39,8 @@ import uvicorn
 from gateway.clock import Clock, SystemClock
 from gateway.decode import ContractDecoder
 from gateway.discovery import HaDiscovery, States, service_states
+from gateway.figures import Figures
+from gateway.figures.rollup import EnergyRollup
 from gateway.limits import BoundedDecoder
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
@@ -148,6 +150,11 @@ class Runtime:
             store=store,
         )
         sv = self.services
+        # kWh per device per hour/day/month kept as power readings arrive (issue 14)
+        self.energy = EnergyRollup(lambda: self.site, sv.db, self.clock, self.sink)
+        self.energy.restore()
+        self.add_task("energy-rollup", self.energy.run)
+        self.figures = Figures(site, sv.db, self.sink, self.clock, rollup=self.energy)
         decoder = BoundedDecoder(
             self.decoder,
             sv.engine.devices,
@@ -160,7 +167,7 @@ class Runtime:
             self.sink,
             self.metrics,
             self.clock,
-            processors=[sv.rules],
+            processors=[sv.rules, self.energy],
             ack_gate=sv.rules,
             publish=self.publish,
         )

@@ -1,7 +1,8 @@
 """The scorecard's figures, one small function each (registered on import).
 
 Every figure reads one month (:class:`~gateway.figures.scorecard.Period`) and returns a
-number or ``None`` with a note. Definitions (the text each figure carries):
+number or ``None`` with a note (English and Chinese); a share of items is
+:func:`~gateway.figures.scorecard.share`. Definitions (the text each figure carries):
 
 * ``over_standard_time_pct``: of the people's requests (tickets from ``person`` or
   ``portal``) resolved in the month, the share resolved after their resolve-by time (the
@@ -31,7 +32,7 @@ import math
 from collections.abc import Callable
 
 from gateway.figures.energy import EnergyReader
-from gateway.figures.scorecard import Period, Value, figure, pct
+from gateway.figures.scorecard import Period, Value, figure, share
 from gateway.figures.sources import (
     PREVENTIVE,
     REPEAT_WINDOW_MS,
@@ -61,10 +62,11 @@ def over_standard_time_pct(p: Period) -> Value:
         for t in p.tickets
         if t.source in REQUEST_SOURCES and t.status in DONE and p.within(t.resolved_at_ms)
     ]
-    if not done:
-        return Value.missing("no requests from people resolved in the period")
-    late = sum(1 for t in done if (t.resolved_at_ms or 0) > t.resolve_by_ms)
-    return Value(pct(late, len(done)))
+    return share(
+        done,
+        lambda t: (t.resolved_at_ms or 0) > t.resolve_by_ms,
+        ("no requests from people resolved in the period", "本期没有已解决的服务请求"),
+    )
 
 
 def _scores(p: Period, dimension: str, fallback: bool) -> list[int]:
@@ -81,13 +83,18 @@ def _scores(p: Period, dimension: str, fallback: bool) -> list[int]:
     return out
 
 
-def _satisfaction(dimension: str, fallback: bool) -> Callable[[Period], Value]:
+def _satisfaction(dimension: str, zh: str, fallback: bool) -> Callable[[Period], Value]:
     def compute(p: Period) -> Value:
         if p.src.surveys is None and not fallback:
-            return Value.missing("no surveys are recorded (the request survey is not installed)")
+            return Value.missing(
+                "no surveys are recorded (the request survey is not installed)",
+                "尚无问卷数据(服务请求问卷功能未启用)",
+            )
         scores = _scores(p, dimension, fallback)
         if not scores:
-            return Value.missing(f"no {dimension} scores recorded in the period")
+            return Value.missing(
+                f"no {dimension} scores recorded in the period", f"本期没有{zh}评分"
+            )
         return Value(sum(scores) / len(scores))
 
     return compute
@@ -109,7 +116,7 @@ for _dim, _zh, _fallback in (
             + (" (the follow-up call's score where there is no survey)" if _fallback else ""),
             f"当期关闭工单的回访/问卷{_zh}平均分(1-10)",
         ),
-    )(_satisfaction(_dim, _fallback))
+    )(_satisfaction(_dim, _zh, _fallback))
 
 
 @figure(
@@ -126,11 +133,12 @@ for _dim, _zh, _fallback in (
 def inspection_fail_pct(p: Period) -> Value:
     rows = p.src.inspections
     if rows is None:
-        return Value.missing("no inspection results are recorded (rounds are not installed)")
+        return Value.missing(
+            "no inspection results are recorded (rounds are not installed)",
+            "尚无巡检结果(巡检功能未启用)",
+        )
     done = [failed for at, failed in rows if p.within(at)]
-    if not done:
-        return Value.missing("no inspections recorded in the period")
-    return Value(pct(sum(done), len(done)))
+    return share(done, bool, ("no inspections recorded in the period", "本期没有巡检记录"))
 
 
 def composite_jobs(tickets: list[Ticket]) -> list[list[Ticket]]:
@@ -185,7 +193,9 @@ def composite_job_days(p: Period) -> Value:
         if p.within(last):
             days.append((last - min(t.created_at_ms for t in job)) / DAY_MS)
     if not days:
-        return Value.missing("no job of several crews finished in the period")
+        return Value.missing(
+            "no job of several crews finished in the period", "本期没有完成的跨班组综合性工作"
+        )
     return Value(math.fsum(days) / len(days))
 
 
@@ -202,15 +212,13 @@ def composite_job_days(p: Period) -> Value:
 )
 def first_time_fix_pct(p: Period) -> Value:
     done = [t for t in p.tickets if t.status in DONE and p.within(t.resolved_at_ms)]
-    if not done:
-        return Value.missing("no tickets resolved in the period")
 
     def fixed(t: Ticket) -> bool:
         closed = t.closed_at_ms or t.resolved_at_ms or 0
         again = p.src.repeats.get(t.tid, [])
         return t.reopened == 0 and not any(at <= closed + REPEAT_WINDOW_MS for at in again)
 
-    return Value(pct(sum(1 for t in done if fixed(t)), len(done)))
+    return share(done, fixed, ("no tickets resolved in the period", "本期没有已解决的工单"))
 
 
 @figure(
@@ -226,14 +234,15 @@ def first_time_fix_pct(p: Period) -> Value:
 )
 def planned_pct(p: Period) -> Value:
     if not p.src.plans:
-        return Value.missing("no maintenance plans are recorded")
+        return Value.missing("no maintenance plans are recorded", "尚无维护计划")
     made = [
         t for t in p.tickets if p.within(t.created_at_ms) and t.status != TicketStatus.CANCELLED
     ]
-    if not made:
-        return Value.missing("no tickets created in the period")
-    planned = sum(1 for t in made if t.plan_id is not None or t.category == PREVENTIVE)
-    return Value(pct(planned, len(made)))
+    return share(
+        made,
+        lambda t: t.plan_id is not None or t.category == PREVENTIVE,
+        ("no tickets created in the period", "本期没有创建工单"),
+    )
 
 
 SLA_CLOCKS: dict[str, tuple[str, Callable[[Ticket], int | None]]] = {
@@ -251,19 +260,18 @@ _SLA_ZH = {"assign": "派单", "respond": "响应", "resolve": "解决", "callba
 def _sla(clock: str) -> Callable[[Period], Value]:
     _, when = SLA_CLOCKS[clock]
 
+    none = (
+        f"no ticket's {clock} clock was decided in the period",
+        f"本期没有{_SLA_ZH[clock]}时限已有结论的工单",
+    )
+
     def compute(p: Period) -> Value:
-        decided = met = 0
-        for t in p.tickets:
-            if not p.within(t.created_at_ms):
-                continue
-            breached = clock in t.breached
-            finished = when(t) is not None
-            if breached or finished:
-                decided += 1
-                met += int(finished and not breached)
-        if not decided:
-            return Value.missing(f"no ticket's {clock} clock was decided in the period")
-        return Value(pct(met, decided))
+        decided = [
+            t
+            for t in p.tickets
+            if p.within(t.created_at_ms) and (clock in t.breached or when(t) is not None)
+        ]
+        return share(decided, lambda t: clock not in t.breached, none)
 
     return compute
 
@@ -297,7 +305,7 @@ for _clock, (_done, _) in SLA_CLOCKS.items():
 )
 def alarms_per_operator_hour(p: Period) -> Value:
     if p.hours <= 0:
-        return Value.missing("the period has not started")
+        return Value.missing("the period has not started", "统计期尚未开始")
     n = sum(1 for at in p.src.alarm_times if p.within(at))
     return Value(n / p.hours)
 
@@ -318,5 +326,5 @@ def alarms_per_operator_hour(p: Period) -> Value:
 async def lighting_kwh(p: Period, energy: EnergyReader) -> Value:
     kwh, devices = await energy.total(p.start, p.end, System.LIGHTING)
     if devices == 0:
-        return Value.missing("no lighting power readings in the period")
+        return Value.missing("no lighting power readings in the period", "本期没有照明功率读数")
     return Value(kwh)

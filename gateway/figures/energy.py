@@ -20,10 +20,11 @@ Measured at 10,000 devices, one reading a minute, one hour (600,000 readings;
 ``bench/energy_10k.py``, 2 shared cores): this loop 0.6-0.8 s; the same sum as an SQL
 window in SQLite 6.5-7 s; reading the points out of SQLite 3 s in one range scan, 8 s
 as one query per device (what :class:`EnergyReader` does through ``Sink.query``). So
-the arithmetic fits in a second at 10,000 devices and reading raw points does not:
-beyond a few hundred devices the answer is an hourly roll-up kept as readings arrive
-(the same :func:`integrate` on each new step), which this module's callers can adopt
-without changing the rule. Totals of settled months are cached meanwhile.
+the arithmetic fits in a second at 10,000 devices and reading raw points does not: the
+runtime keeps an hourly roll-up as readings arrive (``gateway.figures.rollup``, the same
+rule step by step), and :meth:`EnergyReader.series` / :meth:`~EnergyReader.total` answer
+from it (``gateway.figures.rollup_query``) whenever it covers the period; the raw readings
+stay the reference and answer the rest. Totals of settled months are cached.
 
 Lifecycle: :class:`EnergyReader` is built per site with its sink and clock; every call
 reads the store afresh, except totals of periods that ended more than
@@ -37,12 +38,15 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.clock import Clock
 from gateway.figures.periods import buckets
 from rules.site import Device, Site
 from rules.vocab import System
+
+if TYPE_CHECKING:
+    from gateway.figures.rollup import EnergyRollup
 
 #: a step up to this many reporting intervals is credited; a longer one is a gap
 GAP_FACTOR = 1.5
@@ -184,10 +188,19 @@ def group_key(device: Device, by: str) -> str:
 class EnergyReader:
     """Reads power readings from the sink and integrates them (see the module doc)."""
 
-    def __init__(self, site: Site, source: PowerSource, clock: Clock, *, cache_size: int = 256):
+    def __init__(
+        self,
+        site: Site,
+        source: PowerSource,
+        clock: Clock,
+        *,
+        cache_size: int = 256,
+        rollup: EnergyRollup | None = None,
+    ):
         self.site = site
         self.source = source
         self.clock = clock
+        self.rollup = rollup
         self._cache: dict[tuple[Any, ...], tuple[float, int]] = {}
         self._cache_size = cache_size
         self._gate = asyncio.Semaphore(PARALLEL_QUERIES)
@@ -230,6 +243,10 @@ class EnergyReader:
         step covered, sorted by key then start."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
+        from gateway.figures import rollup_query  # (it imports this module)
+
+        if self.rollup is not None and rollup_query.answers(self.rollup, start_ms, end_ms):
+            return await rollup_query.series(self.rollup, start_ms, end_ms, by, step)
         edges = buckets(start_ms, end_ms, step, self.site.tz)
         devices = metered_devices(self.site)
         results = await asyncio.gather(*(self.device_integral(d, edges) for d in devices))
@@ -253,11 +270,16 @@ class EnergyReader:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        edges = [(start_ms, end_ms)] if end_ms > start_ms else []
-        devices = metered_devices(self.site, system)
-        results = await asyncio.gather(*(self.device_integral(d, edges) for d in devices))
-        parts = [r.kwh[0] for r in results if r.covered_ms and r.covered_ms[0]]
-        value = (math.fsum(parts), len(parts))
+        from gateway.figures import rollup_query  # (it imports this module)
+
+        if self.rollup is not None and rollup_query.answers(self.rollup, start_ms, end_ms):
+            value = await rollup_query.total(self.rollup, start_ms, end_ms, system)
+        else:
+            edges = [(start_ms, end_ms)] if end_ms > start_ms else []
+            devices = metered_devices(self.site, system)
+            results = await asyncio.gather(*(self.device_integral(d, edges) for d in devices))
+            parts = [r.kwh[0] for r in results if r.covered_ms and r.covered_ms[0]]
+            value = (math.fsum(parts), len(parts))
         if end_ms <= self.clock.now_ms() - SETTLED_MS:
             if len(self._cache) >= self._cache_size:
                 self._cache.pop(next(iter(self._cache)))

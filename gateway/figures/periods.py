@@ -114,3 +114,8 @@ def _next(cur: datetime, step: str, tz: ZoneInfo) -> datetime:
         return datetime(d.year, d.month, d.day, tzinfo=tz)
     y, m = add_months(cur.year, cur.month, 1)
     return datetime(y, m, 1, tzinfo=tz)
+
+
+def next_edge(ms: int, step: str, tz: ZoneInfo) -> int:
+    """The site-local hour, day or month edge after the one at ``ms`` (an edge itself)."""
+    return int(_next(datetime.fromtimestamp(ms / 1000, tz), step, tz).timestamp() * 1000)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from gateway.figures.scorecard import NO_ANSWER, NO_STORE
 from gateway.sinks.base import SinkError
 from gateway.store import models as m
 
@@ -50,7 +51,7 @@ async def collect(figs: Figures, card: dict[str, Any], start: int, end: int) -> 
 async def _energy(figs: Figures, start: int, end: int) -> dict[str, Any]:
     reader = figs.energy_reader
     if reader is None:
-        return {"note": "no time-series store to read power from", "zone": [], "system": []}
+        return {"note": NO_STORE[0], "zone": [], "system": []}
     try:
         out: dict[str, Any] = {"note": None}
         for by in ("zone", "system"):
@@ -63,7 +64,7 @@ async def _energy(figs: Figures, start: int, end: int) -> dict[str, Any]:
             out["note"] = "no power readings in the month"
         return out
     except SinkError as exc:
-        return {"note": f"the time-series store did not answer: {exc}", "zone": [], "system": []}
+        return {"note": f"{NO_ANSWER[0]}: {exc}", "zone": [], "system": []}
 
 
 def _rows(figs: Figures, start: int, end: int) -> dict[str, Any]:

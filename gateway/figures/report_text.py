@@ -1,9 +1,11 @@
 """The monthly report's words in English and Simplified Chinese (one catalogue each), and
-the Chinese of the notes the figures give when a value is missing."""
+the Chinese of the report's own notes (the energy section's). The figures' notes, names
+and definitions come from the scorecard in the site's language already
+(``gateway.figures.scorecard.Value.note_in``)."""
 
 from __future__ import annotations
 
-from gateway.figures.definitions import SLA_CLOCKS
+from gateway.figures.scorecard import NO_ANSWER, NO_STORE
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -99,32 +101,18 @@ TEXT: dict[str, dict[str, str]] = {
 SYSTEM_ZH = {"lighting": "照明", "hvac": "暖通空调", "access": "门禁", "fire": "消防"}
 PRIORITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 
+#: the report's own notes (the figures' notes come in the site's language already)
 NOTES_ZH: dict[str, str] = {
-    "no requests from people resolved in the period": "本期没有已解决的服务请求",
-    "no surveys are recorded (the request survey is not installed)": (
-        "尚无问卷数据(服务请求问卷功能未启用)"
-    ),
-    "no overall scores recorded in the period": "本期没有整体满意度评分",
-    "no speed scores recorded in the period": "本期没有响应速度评分",
-    "no thoroughness scores recorded in the period": "本期没有问题解决彻底性评分",
-    "no inspection results are recorded (rounds are not installed)": "尚无巡检结果(巡检功能未启用)",
-    "no inspections recorded in the period": "本期没有巡检记录",
-    "no job of several crews finished in the period": "本期没有完成的跨班组综合性工作",
-    "no tickets resolved in the period": "本期没有已解决的工单",
-    "no maintenance plans are recorded": "尚无维护计划",
-    "no tickets created in the period": "本期没有创建工单",
-    "the period has not started": "统计期尚未开始",
-    "no lighting power readings in the period": "本期没有照明功率读数",
-    "no time-series store to read power from": "没有可读取功率的时序库",
+    NO_STORE[0]: NO_STORE[1],
     "no power readings in the month": "本月没有功率读数",
 }
-for _clock in SLA_CLOCKS:
-    NOTES_ZH[f"no ticket's {_clock} clock was decided in the period"] = (
-        f"本期没有{TEXT['zh']['clock.' + _clock]}时限已有结论的工单"
-    )
 
 
 def note(text: str | None, lang: str) -> str:
     if not text:
         return ""
-    return NOTES_ZH.get(text, text) if lang == "zh" else text
+    if lang != "zh":
+        return text
+    if text.startswith(NO_ANSWER[0] + ": "):
+        return f"{NO_ANSWER[1]}:{text[len(NO_ANSWER[0]) + 2 :]}"
+    return NOTES_ZH.get(text, text)

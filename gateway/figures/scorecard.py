@@ -10,8 +10,9 @@ Adding a figure is one small function in ``gateway.figures.definitions``::
     def planned_pct(src: Period) -> Value:
         ...
 
-A figure returns :class:`Value`: a number, or ``None`` with a ``note`` that says why
-(its source data is not recorded: no table or no rows in the period). No figure ever
+A figure returns :class:`Value`: a number, or ``None`` with a note in English and
+Chinese that says why (its source data is not recorded: no table or no rows in the
+period); the scorecard gives the note, name and definition in the site's language. No figure ever
 shows an invented number. A figure is synchronous over the :class:`Period` view of the
 store, unless it is marked ``energy=True``: then it is awaited with the energy reader.
 
@@ -22,9 +23,9 @@ Lifecycle: :func:`scorecard` loads the state store once for the whole trend hori
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Engine
 
@@ -41,6 +42,10 @@ from gateway.tickets.model import Ticket
 from rules.site import FigureGoal, Site
 
 Lang = Literal["en", "zh"]
+T = TypeVar("T")
+#: notes of the energy figures (English, Chinese); the report uses them too
+NO_STORE = ("no time-series store to read power from", "没有可读取功率的时序库")
+NO_ANSWER = ("the time-series store did not answer", "时序库没有应答")
 #: the seed's KPI table (section 7.3): evaluation dimensions and their weights
 DIMENSIONS: dict[str, tuple[str, str, int]] = {
     "satisfaction": ("Customer satisfaction", "客户满意度", 30),
@@ -54,12 +59,18 @@ DIMENSIONS: dict[str, tuple[str, str, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class Value:
+    """A figure's number, or ``None`` with a note saying why in English and Chinese."""
+
     value: float | None
     note: str | None = None
+    note_zh: str | None = None
 
     @staticmethod
-    def missing(note: str) -> Value:
-        return Value(None, note)
+    def missing(note: str, zh: str) -> Value:
+        return Value(None, note, zh)
+
+    def note_in(self, lang: Lang) -> str | None:
+        return self.note_zh if lang == "zh" and self.note_zh else self.note
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +164,15 @@ async def evaluate(fig: Figure, period: Period, energy: EnergyReader | None) -> 
     if fig.compute is not None:
         v = fig.compute(period)
     elif energy is None:
-        v = Value.missing("no time-series store to read power from")
+        v = Value.missing(NO_STORE[0], NO_STORE[1])
     else:
         assert fig.compute_energy is not None
         try:
             v = await fig.compute_energy(period, energy)
         except SinkError as exc:
-            v = Value.missing(f"the time-series store did not answer: {exc}")
+            v = Value.missing(f"{NO_ANSWER[0]}: {exc}", f"{NO_ANSWER[1]}:{exc}")
     if v.value is not None:
-        return Value(round(float(v.value), fig.digits), v.note)
+        return Value(round(float(v.value), fig.digits), v.note, v.note_zh)
     return v
 
 
@@ -205,9 +216,9 @@ async def scorecard(
                 "baseline": goal.baseline if goal else None,
                 "target": goal.target if goal else None,
                 "value": values[-1].value,
-                "note": values[-1].note,
+                "note": values[-1].note_in(lang),
                 "trend": [
-                    {"period": month_name(y, mo), "value": v.value, "note": v.note}
+                    {"period": month_name(y, mo), "value": v.value, "note": v.note_in(lang)}
                     for (y, mo), v in zip(months, values, strict=True)
                 ],
             }
@@ -224,3 +235,11 @@ async def scorecard(
 
 def pct(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
+
+
+def share(items: Sequence[T], hit: Callable[[T], bool], none: tuple[str, str]) -> Value:
+    """The percentage of ``items`` for which ``hit`` holds; missing with the note
+    ``none`` (English, Chinese) when there are no items."""
+    if not items:
+        return Value.missing(*none)
+    return Value(pct(sum(1 for x in items if hit(x)), len(items)))

@@ -25,6 +25,7 @@ from gateway.errors import Invalid, NotFound
 from gateway.figures import definitions as _definitions  # noqa: F401  (registers figures)
 from gateway.figures.energy import POWER_FIELDS, EnergyReader, PowerSource
 from gateway.figures.periods import STEPS, buckets, month_bounds, parse_month
+from gateway.figures.rollup import EnergyRollup
 from gateway.figures.scorecard import Lang, scorecard
 from gateway.store import models as m
 from gateway.store import reader as read_only
@@ -42,11 +43,21 @@ ACCEPTED_ENERGY = (
 
 
 class Figures:
-    def __init__(self, site: Any, db: Engine, sink: PowerSource | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        site: Any,
+        db: Engine,
+        sink: PowerSource | None,
+        clock: Clock,
+        *,
+        rollup: EnergyRollup | None = None,
+    ) -> None:
         self.site = site
         self.reader = read_only(db)
         self.clock = clock
-        self.energy_reader = EnergyReader(site, sink, clock) if sink is not None else None
+        self.energy_reader = (
+            EnergyReader(site, sink, clock, rollup=rollup) if sink is not None else None
+        )
 
     def month(self, text: str | None) -> tuple[int, int]:
         """``YYYY-MM`` checked against the clock; ``None``: the current month."""

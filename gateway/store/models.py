@@ -460,6 +460,8 @@ alarm_notices: sa.Table = _requests.alarm_notices
 # inspection rounds and photos (0006): gateway.store.models_rounds
 # cluster leases and members (0007): gateway.store.models_leases
 # the head of the journal's hash chain (0009): gateway.store.models_journal
+# the energy roll-up (0011): gateway.store.models_energy
+from gateway.store import models_energy as _energy  # noqa: E402, F401
 from gateway.store import models_journal as _journal  # noqa: E402, F401
 from gateway.store import models_leases as _leases  # noqa: E402, F401
 from gateway.store import models_rounds as _rounds  # noqa: E402, F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
 
@@ -135,9 +136,8 @@ class FakeSink:
 
     async def query(self, device, field, start_ms, end_ms, limit=10000) -> list[dict]:
         self.calls += 1
-        rows = [
-            {"ts": ts, "field": field, "value": v}
-            for ts, v in self.rows.get((device, field), [])
-            if (start_ms is None or ts >= start_ms) and (end_ms is None or ts <= end_ms)
-        ]
+        stored = self.rows.get((device, field), [])
+        lo = 0 if start_ms is None else bisect_left(stored, (start_ms, -math.inf))
+        hi = len(stored) if end_ms is None else bisect_right(stored, (end_ms, math.inf))
+        rows = [{"ts": ts, "field": field, "value": v} for ts, v in stored[lo:hi]]
         return rows[-limit:]

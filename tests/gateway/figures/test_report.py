@@ -121,3 +121,14 @@ async def test_after_hours_alarm_waste_equals_the_fixture(engine: sa.Engine) -> 
     assert waste["covered_s"] == 150 * 60
     with pytest.raises(NotFound):
         await figures(engine).alarm_waste(999_999)
+
+
+async def test_a_chinese_report_has_no_english_notes(engine: sa.Engine) -> None:
+    site = small_site({"language": "zh", "figures": {}})
+    figs = Figures(site, engine, FakeSink(), ManualClock(fx.NOW / 1000))
+    data = await figs.monthly("2026-10")  # October: nothing resolved, no power readings
+    for fmt in ("html", "csv"):
+        text = render(data, fmt).decode("utf-8-sig")
+        assert "本期没有已解决的服务请求" in text
+        assert "in the period" not in text and "no power readings" not in text
+    assert "本月没有功率读数" in render(data, "html").decode()  # the energy section's note

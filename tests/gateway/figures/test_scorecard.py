@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,27 @@ async def test_language_zh_names(engine: sa.Engine) -> None:
     names = {f["id"]: f["name"] for f in out["figures"]}
     assert names["over_standard_time_pct"] == "超出标准时间的服务请求"
     assert out["language"] == "zh"
+
+
+async def test_notes_and_definitions_follow_the_site_language(engine: sa.Engine) -> None:
+    fx.build(engine)  # no rounds, no surveys: several figures carry notes
+    site = small_site({"language": "zh", "figures": {}})
+    figs = Figures(site, engine, FakeSink(), ManualClock(fx.NOW / 1000))
+    out = await figs.scorecard("2026-10")
+    f = {x["id"]: x for x in out["figures"]}
+    assert f["over_standard_time_pct"]["note"] == "本期没有已解决的服务请求"
+    assert f["inspection_fail_pct"]["note"] == "本期没有巡检记录"
+    assert f["lighting_kwh"]["note"] == "本期没有照明功率读数"
+    assert f["sla_callback_pct"]["trend"][0]["note"] == "本期没有回访时限已有结论的工单"
+    english = re.compile(r"[A-Za-z]{3,}")
+    texts = [
+        t
+        for x in out["figures"]
+        for t in (x["name"], x["definition"], x["note"], *(p["note"] for p in x["trend"]))
+        if t
+    ]
+    assert texts and not [t for t in texts if english.search(t)]
+    # the same card asked for in English
+    en = {x["id"]: x for x in (await figs.scorecard("2026-10", "en"))["figures"]}
+    assert en["over_standard_time_pct"]["note"] == "no requests from people resolved in the period"
+    assert en["lighting_kwh"]["definition"].startswith("lighting circuits' power_w")

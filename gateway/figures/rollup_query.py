@@ -1,0 +1,209 @@
+"""Energy answered from the roll-up (``gateway.figures.rollup``): kWh by zone, system or
+device per site-local hour, day or month, from a few rows per device.
+
+A period is answered here when it starts at or after the roll-up's ``since_ms``, starts
+and ends on site-local hour edges or ends now or later (every period the scorecard, the
+report and the screens ask for: months, days, months to date), and the hour rows it
+needs are still kept; otherwise
+:class:`~gateway.figures.energy.EnergyReader` reads the raw readings as before.
+
+Each bucket of the answer is cut into whole months, whole days and hours
+(:func:`plan`): a month's bucket is one month row per device, a month to date is its
+whole days and the hours of today. Contiguous pieces of one span are read in one range
+query (summed per device by the database when the range lies inside one bucket), and
+the sums still waiting in memory are added. The rows are read in a worker thread; a
+write that lands meanwhile makes the read start again, so rows and waiting sums are
+always of one moment.
+
+Lifecycle: stateless functions over an :class:`~gateway.figures.rollup.EnergyRollup`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from bisect import bisect_right
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from gateway.figures.energy import group_key, metered_devices
+from gateway.figures.periods import buckets, next_edge
+from gateway.store import reader as read_only
+from gateway.store.models_energy import energy_rollup
+
+if TYPE_CHECKING:
+    from gateway.figures.rollup import EnergyRollup
+
+H = 3_600_000
+#: reads that found a write in between before the read is done on the loop itself
+READ_ATTEMPTS = 3
+
+Piece = tuple[str, int, int]  # (span, start, end)
+
+
+def plan(rollup: EnergyRollup, b0: int, b1: int) -> list[Piece]:
+    """``[b0, b1)`` (on hour edges) as whole months, whole days and hours."""
+    tz = rollup.hours.tz
+    out: list[Piece] = []
+    t = b0
+    while t < b1:
+        day, month = rollup.hours.parents(t)
+        if t == month:
+            end = next_edge(t, "1mo", tz)
+            if end <= b1:
+                out.append(("m", t, end))
+                t = end
+                continue
+        if t == day:
+            end = next_edge(t, "1d", tz)
+            if end <= b1:
+                out.append(("d", t, end))
+                t = end
+                continue
+        out.append(("h", t, t + H))
+        t += H
+    return out
+
+
+def answers(rollup: EnergyRollup, start_ms: int, end_ms: int) -> bool:
+    """Whether the roll-up answers ``[start, end)`` (see the module doc)."""
+    hours = rollup.hours
+    if start_ms < rollup.since_ms or end_ms <= start_ms:
+        return False
+    if hours.hour(start_ms) != start_ms:
+        return False
+    if hours.hour(end_ms) != end_ms and end_ms < rollup.clock.now_ms():
+        return False  # (a period "to date" ends now: its last hour is all there is)
+    oldest = rollup.clock.now_ms() - rollup.hour_retention_ms
+    if start_ms >= oldest:
+        return True
+    return all(span != "h" or lo >= oldest for span, lo, _ in plan(rollup, start_ms, end_ms))
+
+
+def ranges(pieces: list[Piece]) -> list[Piece]:
+    """Contiguous pieces of one span merged."""
+    out: list[Piece] = []
+    for span, lo, hi in sorted(pieces, key=lambda p: (p[0], p[1])):
+        if out and out[-1][0] == span and out[-1][2] == lo:
+            out[-1] = (span, out[-1][1], hi)
+        else:
+            out.append((span, lo, hi))
+    return out
+
+
+GROUPS_DDL = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS energy_groups "
+    "(device VARCHAR(128) PRIMARY KEY, grp VARCHAR(128) NOT NULL)"
+)
+
+
+def _read(
+    rollup: EnergyRollup, spans: list[Piece], starts: list[int], groups: dict[str, str] | None
+) -> list[tuple[Any, ...]]:
+    """``(device or group, bucket index, kWh, covered ms)`` of the rows in ``spans``.
+    With ``groups`` (device -> zone or system) the database sums per group and bucket
+    (a temporary table maps the devices: one pass over the rows, a few rows out)."""
+    t = energy_rollup
+    out: list[tuple[Any, ...]] = []
+    with read_only(rollup.db).connect() as conn:
+        key: Any = t.c.device
+        if groups is not None:
+            conn.execute(sa.text(GROUPS_DDL))
+            conn.execute(sa.text("DELETE FROM energy_groups"))
+            conn.execute(
+                sa.text("INSERT INTO energy_groups (device, grp) VALUES (:d, :g)"),
+                [{"d": d, "g": g} for d, g in groups.items()],
+            )
+            g = sa.table("energy_groups", sa.column("device"), sa.column("grp"))
+            key = g.c.grp
+        for span, lo, hi in spans:
+            j = bisect_right(starts, lo) - 1
+            where = (t.c.span == span, t.c.start_ms >= lo, t.c.start_ms < hi)
+            one = j == bisect_right(starts, hi - 1) - 1
+            cols = [key] if one else [key, t.c.start_ms]
+            q = sa.select(*cols, sa.func.sum(t.c.kwh), sa.func.sum(t.c.covered_ms))
+            if groups is not None:
+                q = q.select_from(t.join(g, g.c.device == t.c.device))
+            q = q.where(*where).group_by(*cols)
+            for row in conn.execute(q):
+                if one:
+                    out.append((row[0], j, row[1], row[2]))
+                else:
+                    out.append((row[0], bisect_right(starts, int(row[1])) - 1, row[2], row[3]))
+    return out
+
+
+async def sums(
+    rollup: EnergyRollup, edges: list[tuple[int, int]], groups: dict[str, str] | None = None
+) -> dict[tuple[str, int], list[float]]:
+    """(device, bucket index) -> [kWh, covered ms] over ``edges`` (contiguous buckets on
+    hour edges), rows and waiting sums of one moment; with ``groups`` (device -> group)
+    keyed by group instead, devices not in it left out."""
+    starts = [b0 for b0, _ in edges]
+    lo, hi = edges[0][0], edges[-1][1]
+    spans = ranges([p for b0, b1 in edges for p in plan(rollup, b0, b1)])
+    rows: list[tuple[Any, ...]] = []
+    waiting: list[tuple[str, int, float, int]] = []
+    for attempt in range(READ_ATTEMPTS + 1):
+        writes = rollup.writes
+        waiting = [
+            (device, hour, e[0], e[1])
+            for (device, hour), e in list(rollup.pending.items())
+            if lo <= hour < hi and (e[0] or e[1])
+        ]
+        if attempt == READ_ATTEMPTS:  # writes keep landing: read on the loop, no write between
+            rows = _read(rollup, spans, starts, groups)
+            break
+        rows = await asyncio.to_thread(_read, rollup, spans, starts, groups)
+        if rollup.writes == writes:
+            break
+    acc: dict[tuple[str, int], list[float]] = {}
+    for device, j, kwh, cov in rows:
+        a = acc.setdefault((device, j), [0.0, 0.0])
+        a[0] += float(kwh or 0.0)
+        a[1] += float(cov or 0)
+    for device, hour, kwms, cov in waiting:
+        if groups is not None:
+            if device not in groups:
+                continue
+            device = groups[device]
+        a = acc.setdefault((device, bisect_right(starts, hour) - 1), [0.0, 0.0])
+        a[0] += kwms / H
+        a[1] += cov
+    return acc
+
+
+async def series(
+    rollup: EnergyRollup, start_ms: int, end_ms: int, by: str, step: str
+) -> list[dict[str, Any]]:
+    """As :meth:`gateway.figures.energy.EnergyReader.series`, from the roll-up."""
+    site = rollup.site
+    edges = buckets(start_ms, end_ms, step, site.tz)
+    if not edges:
+        return []
+    keys = {d.id: group_key(d, by) for d in metered_devices(site)}
+    grouped: dict[tuple[str, int], list[float]] = {}
+    # by zone or system the database sums the devices of each group
+    got = await sums(rollup, edges, None if by == "device" else keys)
+    for (name, j), (kwh, cov) in got.items():
+        key = name if by != "device" else keys.get(name)
+        if key is not None and cov > 0:
+            grouped.setdefault((key, edges[j][0]), []).append(kwh)
+    return [
+        {"key": key, "start": b0, "kwh": math.fsum(parts)}
+        for (key, b0), parts in sorted(grouped.items())
+    ]
+
+
+async def total(
+    rollup: EnergyRollup, start_ms: int, end_ms: int, system: str | None = None
+) -> tuple[float, int]:
+    """As :meth:`gateway.figures.energy.EnergyReader.total`, from the roll-up."""
+    ids = {d.id for d in metered_devices(rollup.site, system)}
+    parts = [
+        kwh
+        for (device, _), (kwh, cov) in (await sums(rollup, [(start_ms, end_ms)])).items()
+        if device in ids and cov > 0
+    ]
+    return math.fsum(parts), len(parts)
