@@ -1,6 +1,6 @@
 """Fail-over figures: takeover time and messages kept for an orphaned site (issue 17).
 
-    python -m bench.failover [--sites 12] [--procs 3] [--ttl 9] [--no-write]
+    python -m bench.failover [--sites 12] [--procs 3] [--ttl 9] [--influx URL] [--no-write]
 
 Runs the scenario of ``tests/integration/test_failover.py`` (``tests.integration.
 failover_rig``): ``--procs`` ``sitewatch run`` processes on the local PostgreSQL
@@ -13,7 +13,9 @@ resumed. Printed (and appended to ``bench/RESULTS.md`` unless ``--no-write``):
   and until each is served (its runtime up, its MQTT session resumed);
 - backlog: readings published to the dead process's sites while nobody served them,
   delivered to the new owners from the persistent sessions ``sitewatch-<site>``;
-- stored / published / duplicates / missing readings; alarms and tickets per site;
+- stored / published / duplicates / missing readings (counted in InfluxDB 1.x at
+  ``--influx``, a database of the run's own; else in each site's embedded telemetry file);
+  alarms and tickets per site;
 - the paused process: how long until its sites were taken over, writes refused once it
   resumed (the fence).
 """
@@ -51,7 +53,9 @@ def report(fig: Figures, args: argparse.Namespace) -> str:
             f"| readings kept by the broker meanwhile, delivered to the new owners | "
             f"{fig.backlog} |",
             f"| readings published / stored | {fig.published} / {fig.stored} |",
-            f"| duplicates / missing | {fig.duplicates} / {fig.missing} |",
+            f"| counted in | {fig.store} |",
+            f"| duplicates / stored under no published reading / missing | "
+            f"{fig.duplicates} / {fig.unexpected} / {fig.missing} |",
             f"| publisher stopped -> every reading stored | {fig.settle_s:.1f} s |",
             f"| one alarm per fault, one ticket per crew, every site | "
             f"{'yes' if ok_alarms and ok_tickets else 'NO'} |",
@@ -68,12 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sites", type=int, default=12)
     p.add_argument("--procs", type=int, default=3)
     p.add_argument("--ttl", type=float, default=9.0)
+    p.add_argument("--influx", default="", help="InfluxDB 1.x URL (default: embedded store)")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     if args.procs < 3:
         p.error("the scenario kills one process and pauses another: --procs 3 or more")
     with tempfile.TemporaryDirectory(prefix="sw-failover-") as tmp:
-        cluster = Cluster(Path(tmp), n_sites=args.sites, n_procs=args.procs, ttl_s=args.ttl)
+        cluster = Cluster(
+            Path(tmp),
+            n_sites=args.sites,
+            n_procs=args.procs,
+            ttl_s=args.ttl,
+            influx_url=args.influx,
+        )
         try:
             cluster.start()
             cluster.wait_spread(120)

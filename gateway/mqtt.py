@@ -21,7 +21,18 @@ Lifecycle of a :class:`MqttLink`:
    connection was up), reconnects and subscribes again. Messages received on the old
    connection and not yet acknowledged are redelivered by the broker; their stale ack
    handles are dropped (``generation``).
-3. ``link.stop()`` disconnects cleanly and makes ``run()`` return.
+3. ``link.stop()`` disconnects cleanly and makes ``run()`` return; ``link.abort()`` drops
+   the connection at once instead (no DISCONNECT, and no acknowledgement queued or asked
+   for afterwards goes out): what it received is redelivered to the session's next holder.
+
+``link.pause()`` stops reading (a drain: the sink flushes, acknowledgements still go out).
+The loop watches a link's socket by its file descriptor, and a process closes and opens
+many (several sites, several links each, reconnects): a descriptor number freed by one
+link is soon another's. So the link only ever registers, pauses or unregisters *its current
+socket*: a registration queued for a socket closed meanwhile is dropped, and ``pause()`` on
+a link whose socket has closed touches nothing (it once removed the reader of whichever
+link had been given that number: that link then read nothing until its keepalive ran out,
+and the readings of its site waited in the broker past the fail-over test's patience).
 
 Backpressure is the broker's in-flight window: with MQTT 5 the broker sends at most
 ``receive_maximum`` unacknowledged messages, so nothing downstream can be flooded; with
@@ -33,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -138,6 +150,11 @@ class MqttLink:
         self._up: asyncio.Event | None = None
         self._misc: asyncio.Task[None] | None = None
         self._sock_fd: int | None = None
+        self._sock: Any = None  # the socket whose reader is registered (None: none)
+        self._wsock: Any = None  # the socket whose writer is registered (None: none)
+        self._paused = False
+        self._aborted = False
+        self._stopped = asyncio.Event()  # set by stop() / abort(): ends a backoff wait
         self._reader: PacketReader | None = None
         self.backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         """Reconnect waits (:mod:`gateway.retry`); reset once a connection was up."""
@@ -246,8 +263,8 @@ class MqttLink:
             # never longer than read_budget_s at a time, so that other links (fire) and
             # the API get their turn; bytes left in our buffer (or in the SSL object) are
             # invisible to epoll, hence the call_soon to go on
-            if self._reader is not rd:
-                return  # a callback of a closed connection
+            if self._reader is not rd or self._paused:
+                return  # a callback of a closed connection, or of a paused link
             deadline = time.perf_counter() + self.read_budget_s
             deliver = self._deliver
             try:
@@ -265,6 +282,8 @@ class MqttLink:
                         continue
                     if isinstance(pkt, Publish):
                         deliver(pkt)
+                        if self._reader is not rd or self._paused:
+                            return  # the handler paused or dropped the link
                     elif fc.handle(pkt.data) or self._reader is not rd:
                         return  # paho closed the connection (its callbacks ran)
                     if time.perf_counter() >= deadline:
@@ -282,22 +301,34 @@ class MqttLink:
                 self._drop()
 
         def start() -> None:
-            self._sock_fd = fd
-            loop.add_reader(fd, on_readable)
+            if fc.socket() is not sock:
+                return  # closed before the loop got here: its number may be another's now
+            self._sock, self._sock_fd = sock, fd
+            if not self._paused:
+                loop.add_reader(fd, on_readable)
             if self._misc is None or self._misc.done():
                 self._misc = loop.create_task(self._misc_loop(), name=f"mqtt-{self.name}-misc")
 
         loop.call_soon_threadsafe(start)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # paho calls this before it closes ``sock``: its registrations go while the number
+        # is still ours (later, it may be another socket's)
+        loop = self._loop
         fd = sock.fileno()
-        if fd > -1 and self._loop is not None:
-            self._loop.remove_reader(fd)
-            self._loop.remove_writer(fd)
+        if loop is None or fd < 0:
+            return
+        if self._sock is sock:
+            loop.remove_reader(fd)
+            self._sock, self._sock_fd = None, None
+        if self._wsock is sock:
+            loop.remove_writer(fd)
+            self._wsock = None
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         loop = self._loop
         assert loop is not None
+        fd = sock.fileno()
 
         def writer() -> None:
             try:
@@ -307,11 +338,18 @@ class MqttLink:
                 if self._lost is not None:
                     self._lost.set()
 
-        loop.call_soon_threadsafe(loop.add_writer, sock.fileno(), writer)
+        def register() -> None:
+            if client.socket() is not sock:
+                return  # closed meanwhile: never watch a number that may be another's
+            self._wsock = sock
+            loop.add_writer(fd, writer)
+
+        loop.call_soon_threadsafe(register)
 
     def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if self._loop is not None:
+        if self._loop is not None and self._wsock is sock:
             self._loop.remove_writer(sock.fileno())
+            self._wsock = None
 
     async def _misc_loop(self) -> None:
         while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:  # noqa: ASYNC110 - paho's keepalive tick
@@ -346,7 +384,18 @@ class MqttLink:
                 self.reconnects += 1
             delay = backoff.next_delay()
             log.info("%s: reconnecting in %.1f s", self.name, delay)
-            await backoff.sleep(delay)
+            await self._backoff_sleep(delay)
+
+    async def _backoff_sleep(self, delay: float) -> None:
+        """The backoff's sleep, cut short by :meth:`stop` (a site stopped while its link
+        waits to reconnect must not hold its process's lease loop for up to 30 s)."""
+        sleep = asyncio.ensure_future(self.backoff.sleep(delay))
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({sleep, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
 
     async def _connect(self, first: bool) -> None:
         assert self._loop is not None
@@ -390,7 +439,7 @@ class MqttLink:
 
     def ack_many(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 messages, in this order, in one write (``PUBACK`` each)."""
-        if mids:
+        if mids and not self._aborted:
             self._client.queue_raw(PUBACK, pubacks(mids))
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
@@ -398,14 +447,45 @@ class MqttLink:
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
     def pause(self) -> None:
-        """Stop reading from the broker (acks and publishes still go out)."""
-        if self._sock_fd is not None and self._loop is not None:
+        """Stop reading from the broker (acks and publishes still go out), for good: a
+        connection made after this (a reconnect) is not read either."""
+        self._paused = True
+        if self._sock is not None and self._sock_fd is not None and self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._sock_fd)
+
+    def abort(self) -> None:
+        """Drop the connection now, without a DISCONNECT, and end :meth:`run`: nothing
+        more is read, no acknowledgement goes out (neither those queued nor later ones), so
+        the broker keeps every message this link received and did not acknowledge in the
+        persistent session and redelivers it to the session's next holder. For a link whose
+        acknowledgements can no longer be trusted (its site's lease was lost).
+
+        Safe to call from inside a handler or a store callback (the fence): the socket is
+        shut at once, but the link's own state callbacks (``on_state``) run later, from
+        :meth:`run`, never nested in the caller's work."""
+        self._aborted = True
+        self._stopping = True
+        self._paused = True
+        with contextlib.suppress(Exception):
+            self._client._out_packet.clear()  # noqa: SLF001 - PUBACKs queued, not yet written
+        sock: Any = self._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the broker sees the connection end
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._aborted_now)
+
+    def _aborted_now(self) -> None:
+        self._stopped.set()
+        self.pause()
+        if self._lost is not None:
+            self._lost.set()  # run() tears the connection down and returns
 
     def stop(self) -> None:
         """Disconnect cleanly (after queued acks are written) and end :meth:`run`."""
         self._stopping = True
+        self._stopped.set()
         if self.connected:
             with contextlib.suppress(Exception):
                 self._client.disconnect()

@@ -97,10 +97,6 @@ def _open_locked(db_url: str, lock_url: str) -> sa.Engine:
         lock.dispose()
 
 
-def _no_ack(mid: int) -> None:
-    """The acknowledgement of a fenced site's link: none (the broker redelivers)."""
-
-
 def instance_id(settings: Settings) -> str:
     return settings.instance or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -132,6 +128,8 @@ class Host:
         self.served: dict[str, Served] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
         self.fenced_total = 0
+        self._stopping: set[asyncio.Task[None]] = set()  # sites stopped after a refusal
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.clustered = is_postgres(settings.db_url)
         self.schema = cluster_schema(settings.db_url) if self.clustered else ""
         self.leases: LeaseStore | None = None
@@ -175,6 +173,7 @@ class Host:
         return make_engine(url)  # a fresh pool: every connection will carry the fence
 
     async def start_site(self, site: str, lease: Lease | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         engine = await asyncio.to_thread(self._open_store, site)
         fence = None
         if lease is not None:
@@ -236,25 +235,32 @@ class Host:
 
     def _refused(self, fence: Fence) -> None:
         """A write under a lost lease was refused: drop the site's broker connections
-        before any acknowledgement leaves (redelivered to the owner), then stop it."""
+        before any acknowledgement leaves (redelivered to the owner), then stop it.
+
+        Only the runtime that wrote under ``fence``: a runtime already stopped may still
+        try a late write (a deferred save), and by then this process may serve the site
+        again under a newer lease; that runtime is not the one fenced off."""
         self.fenced_total += 1
         served = self.served.get(fence.site)
-        if served is None or fence.refused > 1:
+        if served is None or served.fence is not fence or fence.refused > 1:
             return
         log.warning("site %s: fenced (lease epoch %d lost); dropping it", fence.site, fence.epoch)
         self._drop_links(served.runtime)
-        asyncio.get_running_loop().call_soon(
-            lambda: asyncio.ensure_future(self.stop_site(fence.site))
-        )
+        if self._loop is not None:  # the refused write may have run in a worker thread
+            self._loop.call_soon_threadsafe(self._stop_later, fence.site)
+
+    def _stop_later(self, site: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.stop_site(site))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     @staticmethod
     def _drop_links(rt: Runtime) -> None:
-        """No acknowledgement leaves any more (what this runtime received is redelivered
-        to the site's next owner), no new message comes in, the links close."""
+        """No acknowledgement leaves any more, not even one already queued (what this
+        runtime received is redelivered to the site's next owner), no new message comes
+        in, the connections close without a DISCONNECT (:meth:`MqttLink.abort`)."""
         for link in rt.links:
-            link.ack = _no_ack  # type: ignore[method-assign]
-            link.pause()
-            link.stop()
+            link.abort()
 
     # -- the process ---------------------------------------------------------------------
     def primary(self) -> Runtime | None:

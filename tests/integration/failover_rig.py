@@ -3,19 +3,24 @@
 Lifecycle: :class:`Cluster` makes a cluster schema of its own on the test PostgreSQL, a
 private Mosquitto with persistence, ``n_sites`` small site files (two air handlers and a
 fire panel; long reporting intervals, so no device goes silent within a run) and
-``n_procs`` ``sitewatch run`` processes serving them all (``SITEWATCH_SITES_DIR``).
+``n_procs`` ``sitewatch run`` processes serving them all (``SITEWATCH_SITES_DIR``),
+writing their readings to an InfluxDB 1.x database of the cluster's own when given
+``influx_url`` (else each site's embedded telemetry file).
 :class:`Publisher` sends every site's readings (each with a timestamp of its own, so
-"stored once" is checkable row by row in the site's embedded telemetry file) and the
-scripted faults (``fault_code`` on ``ahu-01``: one alarm, a ticket to ``hvac``; a
-``fire_alarm`` event: one alarm, tickets to ``security`` and ``fire-safety``).
+"stored once" is checkable point by point: site, device, time) and the scripted faults
+(``fault_code`` on ``ahu-01``: one alarm, a ticket to ``hvac``; a ``fire_alarm`` event:
+one alarm, tickets to ``security`` and ``fire-safety``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +30,7 @@ import paho.mqtt.client as paho
 import sqlalchemy as sa
 
 from tests.fixtures.mqtt import Broker, start_private_mosquitto
-from tests.integration.gateway_proc import GatewayProc
+from tests.integration.gateway_proc import GatewayProc, influx_query
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SITE_FILE = """\
@@ -125,9 +130,18 @@ class Publisher:
 
 
 class Cluster:
-    def __init__(self, tmp: Path, n_sites: int = 12, n_procs: int = 3, ttl_s: float = 9) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        n_sites: int = 12,
+        n_procs: int = 3,
+        ttl_s: float = 9,
+        influx_url: str = "",
+    ) -> None:
         self.tmp = tmp
         self.base = f"fo_{uuid.uuid4().hex[:10]}"
+        self.influx_url = influx_url.rstrip("/")
+        store = {"SITEWATCH_INFLUX_URL": self.influx_url, "SITEWATCH_INFLUX_DB": self.base}
         self.db_url = f"{PG_URL}?options=-csearch_path%3D{self.base}"
         self.sites = [f"b{i:02d}" for i in range(1, n_sites + 1)]
         self.admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -152,6 +166,7 @@ class Cluster:
                 SITEWATCH_TELEMETRY_DB=str(tmp / "telemetry.db"),
                 SITEWATCH_INSTANCE=name,
                 SITEWATCH_LEASE_TTL_S=str(ttl_s),
+                **(store if self.influx_url else {}),
             )
         self.engine = sa.create_engine(PG_URL)
 
@@ -173,13 +188,15 @@ class Cluster:
         if errors:
             raise errors[0]
 
-    def wait_spread(self, timeout: float) -> float:
-        """Until every site is served, by no process above its fair share."""
+    def wait_spread(self, timeout: float, procs: list[str] | None = None) -> float:
+        """Until every site is served, by no process (of ``procs``, default all) above its
+        fair share: nothing is being handed on any more."""
         t0 = time.monotonic()
-        share = -(-len(self.sites) // len(self.procs))
+        names = list(self.procs) if procs is None else procs
+        share = -(-len(self.sites) // len(names))
         while time.monotonic() - t0 < timeout:
             try:
-                served = [self.serving(n) for n in self.procs]
+                served = [self.serving(n) for n in names]
             except OSError:
                 served = []
             if served and sum(len(x) for x in served) == len(self.sites):
@@ -226,14 +243,46 @@ class Cluster:
                 time.sleep(0.5)
 
     def serving(self, proc: str) -> set[str]:
+        """The sites ``proc`` owns and whose broker links are up: their sessions exist and
+        are subscribed (a site's first owner creates its session, and until then the broker
+        keeps nothing for it: the publisher waits for that)."""
         h = self.health(proc)
-        return {s for s, v in h["sites"].items() if v == "owned"}
+        per_site = h.get("health", {})
+        return {
+            s
+            for s, v in h["sites"].items()
+            if v == "owned" and all(per_site.get(s, {}).get("mqtt", {"-": False}).values())
+        }
 
     def rows(self, sql: str, site: str) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.text(sql.replace("{s}", f'"{self.base}_{site}"'))).all())
 
+    def stored(self) -> dict[str, list[tuple[str, int]]]:
+        """Every ``zone_temp`` point stored, per site: (device, ts in ms); one InfluxDB
+        query for the whole cluster (or each site's embedded file)."""
+        if not self.influx_url:
+            return {s: self.telemetry(s) for s in self.sites}
+        out: dict[str, list[tuple[str, int]]] = {s: [] for s in self.sites}
+        try:
+            series = influx_query(
+                self.influx_url,
+                'SELECT "zone_temp" FROM "hvac" GROUP BY "site", "device"',
+                self.base,
+            )
+        except RuntimeError as exc:  # no point written yet: no database either
+            if "database not found" in str(exc):
+                return out
+            raise
+        for ser in series:
+            tags = ser["tags"]
+            out.setdefault(tags["site"], []).extend(
+                (tags["device"], int(row[0])) for row in ser["values"]
+            )
+        return out
+
     def telemetry(self, site: str) -> list[tuple[str, int]]:
+        """The ``zone_temp`` rows of ``site``'s embedded telemetry file."""
         path = self.tmp / f"telemetry-{site}.db"
         with sqlite3.connect(path) as db:
             return [
@@ -249,6 +298,10 @@ class Cluster:
                 p.proc.kill()
                 p.proc.wait(10)
         self.broker.stop()
+        if self.influx_url:  # the run's database, on a server that may outlive the run
+            body = urllib.parse.urlencode({"q": f'DROP DATABASE "{self.base}"'}).encode()
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{self.influx_url}/query", data=body, timeout=10).close()
         self.engine.dispose()
         with self.admin.connect() as conn:
             names = [self.base, *(f"{self.base}_{s}" for s in self.sites)]
@@ -268,9 +321,11 @@ class Figures:
     paused_sites: list[str] = field(default_factory=list)
     paused_takeover_s: float = 0.0
     fenced: int = 0  # writes refused to the paused process once resumed
+    store: str = ""  # where the readings were counted: "influxdb" or "embedded"
     published: int = 0
     stored: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # a reading stored twice (a second row or point of one key)
+    unexpected: int = 0  # a point stored that no published reading explains
     missing: int = 0
     alarms: dict[str, list[str]] = field(default_factory=dict)
     tickets: dict[str, list[str]] = field(default_factory=dict)
@@ -345,18 +400,22 @@ def run_failover(cluster: Cluster, pub: Publisher) -> Figures:
     pub.stop()
     # the last readings stored; sites handed back to the resumed process in the meantime
     # are stored once their new runtime has started (the broker kept them)
+    fig.store = "influxdb" if cluster.influx_url else "embedded"
     t0 = time.monotonic()
     while time.monotonic() - t0 < 45:
-        if all(pub.sent[s] <= set(cluster.telemetry(s)) for s in sites):
+        stored = cluster.stored()
+        if all(pub.sent[s] <= set(stored[s]) for s in sites):
             break
-        time.sleep(1)
+        time.sleep(0.5)
     fig.settle_s = time.monotonic() - t0
-    fig.missing_detail = {s: sorted(pub.sent[s] - set(cluster.telemetry(s)))[:5] for s in sites}
+    stored = cluster.stored()
+    fig.missing_detail = {s: sorted(pub.sent[s] - set(stored[s]))[:5] for s in sites}
     for s in sites:
-        rows = cluster.telemetry(s)
+        rows = stored[s]
         fig.published += len(pub.sent[s])
         fig.stored += len(set(rows))
         fig.duplicates += len(rows) - len(set(rows))
+        fig.unexpected += len(set(rows) - pub.sent[s])
         fig.missing += len(pub.sent[s] - set(rows))
         fig.alarms[s] = sorted(r.rule for r in cluster.rows("SELECT rule FROM {s}.alarms", s))
         fig.tickets[s] = sorted(r.crew for r in cluster.rows("SELECT crew FROM {s}.tickets", s))
