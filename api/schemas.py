@@ -112,6 +112,47 @@ class AlarmDetail(AlarmPublic):
     wasted_kwh: float | None = None
 
 
+class AlarmPage(Page[AlarmPublic]):
+    """A page of alarms; ``next``: the cursor of the next page (``?before=``), null on the
+    last."""
+
+    next: Id | None = None
+
+
+class AlarmGroup(Public):
+    """Open alarms of one rule, zone and priority shown as one (EEMUA 191 flood handling;
+    ``gateway.alarms.groups``): "2,310 devices offline in zone car-park". Never fire or
+    critical alarms."""
+
+    id: str = Field(description="group:<rule>:<zone>:<priority>")
+    kind: Literal["group"] = "group"
+    rule: str
+    zone: str
+    priority: Priority
+    count: int = Field(description="open alarms in the group")
+    unacked: int
+    active: int
+    raised_at: Time = Field(description="the oldest member's")
+    updated_at: Time = Field(description="the newest change of a member")
+    newest_id: Id
+    message: str
+    message_zh: str
+
+
+class PriorityCounts(Public):
+    open: int
+    unacked: int
+
+
+class AlarmGroups(Public):
+    """``GET /api/v1/alarms/groups``: the groups, largest first, and the open and
+    unacknowledged alarms per priority."""
+
+    items: list[AlarmGroup]
+    total: int
+    counts: dict[str, PriorityCounts]
+
+
 class AlarmAck(BaseModel):
     """``POST /api/v1/alarms/{id}/ack``."""
 

@@ -3,25 +3,41 @@
 A stream subscribes first, then sends the snapshot (``initial()``), then every change
 newer than the snapshot, with a comment line at least every ``HEARTBEAT_S`` seconds; it
 ends when the gateway stops or the hub drops the subscriber.
+
+``initial()`` gives ``(seq, data)`` pairs, framed as ``alarm`` events, or ``(seq, data,
+event)`` triples for other events (the ``snapshot`` summary of a bounded snapshot). With
+``groups`` (a grouped stream, ``gateway.alarms.groups``), a live change of an alarm that
+may be grouped makes the stream send a ``groups`` event (the groups now, no ``id``: it
+does not move ``Last-Event-ID``) at most once every ``groups_every_s``, so a flood of
+30,000 changes costs a client a handful of group updates besides the changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+
+import orjson
 
 from gateway.events import Hub
 
 HEARTBEAT_S = 10.0
+GROUPS_EVERY_S = 1.0
+
+Initial = Sequence[tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], str]]
 
 
 async def stream(
     hub: Hub,
-    initial: Callable[[], list[tuple[int, dict[str, Any]]]],
+    initial: Callable[[], Initial],
     stopping: asyncio.Event,
     heartbeat_s: float | None = None,
+    *,
+    groups: Callable[[], list[dict[str, Any]]] | None = None,
+    groups_every_s: float = GROUPS_EVERY_S,
 ) -> AsyncIterator[str]:
     """Yield SSE frames: ``initial()`` first, then live changes, heartbeats between
     (every ``heartbeat_s``, default the module's ``HEARTBEAT_S`` read at call time)."""
@@ -31,27 +47,54 @@ async def stream(
     try:
         yield "retry: 2000\n\n"
         last = -1
-        for seq, alarm in initial():
-            last = max(last, seq)
-            yield _frame(seq, alarm)
+        for first in initial():
+            last = max(last, first[0])
+            yield _frame(first[0], first[1], first[2] if len(first) > 2 else "alarm")  # type: ignore[misc]
+        sent_groups = time.monotonic()
+        dirty = False
         # one hop per change: a frame is yielded as soon as the queue has it (no task per
         # wait); the end of the stream on shutdown is the None that close_all() puts
         while not stopping.is_set():
+            wait = heartbeat_s
+            if dirty:
+                wait = max(0.0, min(wait, sent_groups + groups_every_s - time.monotonic()))
             try:
-                item = await sub.get(heartbeat_s)
+                item = await sub.get(wait)
+                if item is None:
+                    break
+                seq, alarm = item
+                if seq <= last:
+                    continue  # already sent in the snapshot
+                sub.delivered(seq)
+                yield _frame(seq, alarm)
+                dirty = dirty or (groups is not None and _groupable(alarm))
             except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
-            if item is None:
-                break
-            seq, alarm = item
-            if seq <= last:
-                continue  # already sent in the snapshot
-            sub.delivered(seq)
-            yield _frame(seq, alarm)
+                if not dirty:
+                    yield ": keep-alive\n\n"
+                    continue  # (else: time for the groups)
+            if dirty and groups is not None and time.monotonic() - sent_groups >= groups_every_s:
+                dirty = False
+                sent_groups = time.monotonic()
+                yield _frame(None, {"groups": groups()}, "groups")
     finally:
         sub.close()
 
 
-def _frame(seq: int, alarm: dict[str, Any]) -> str:
-    return f"id: {seq}\nevent: alarm\ndata: {json.dumps(alarm, separators=(',', ':'))}\n\n"
+def _groupable(alarm: dict[str, Any]) -> bool:
+    """Whether a change may move a group (``gateway.alarms.groups.groupable``, on the
+    public form)."""
+    return (
+        alarm.get("zone") is not None
+        and alarm.get("priority") != "critical"
+        and alarm.get("system") != "fire"
+        and not str(alarm.get("rule", "")).startswith("fire.")
+    )
+
+
+def _frame(seq: int | None, data: dict[str, Any], event: str = "alarm") -> str:
+    try:
+        body = orjson.dumps(data).decode()
+    except TypeError:  # what orjson refuses (an integer past 64 bits, ...): the slow way
+        body = json.dumps(data, separators=(",", ":"), default=str)
+    head = "" if seq is None else f"id: {seq}\n"
+    return f"{head}event: {event}\ndata: {body}\n\n"

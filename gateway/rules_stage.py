@@ -45,6 +45,8 @@ RULE_STATE_SAVE_S = 0.25
 #: a failed save is tried again after this long (acknowledgements wait meanwhile)
 RULE_STATE_RETRY_S = 1.0
 DEVICE_STATE_PREFIX = "device:"
+#: hits of one tick from this many on are a flood: written in batches (gateway.alarms.batch)
+FLOOD_HITS = 100
 
 
 class _Alarms(Protocol):
@@ -146,6 +148,10 @@ class RulesStage:
             self.errors += 1
             log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
             alarm = None
+        self._dispatch(hit, alarm)
+
+    def _dispatch(self, hit: RuleHit, alarm: Any) -> None:
+        """The hit to its tickets, once its alarm is written (``alarm``: it, or None)."""
         if self.tickets is not None:
             try:
                 self.tickets.on_hit(hit, alarm.id if alarm is not None else None)
@@ -154,8 +160,17 @@ class RulesStage:
                 log.exception("cannot dispatch tickets for %s %s", hit.rule, hit.device)
 
     def tick(self, now_ms: int) -> None:
-        """Complete delays on the clock, end time windows, judge silence."""
-        for h in self.engine.tick(now_ms):
+        """Complete delays on the clock, end time windows, judge silence. A flood (at
+        least ``FLOOD_HITS`` hits at once: devices judged silent together) goes to the
+        alarm service's backlog, written in batches with the loop served between them
+        (``gateway.alarms.batch``); each hit reaches its tickets once its alarm is written."""
+        hits = self.engine.tick(now_ms)
+        submit = getattr(self.alarms, "submit", None)
+        if submit is not None and len(hits) >= FLOOD_HITS:
+            self._dirty = True
+            submit(hits, self._dispatch)
+            return
+        for h in hits:
             self.apply(h)
 
     def acknowledge(
@@ -255,4 +270,7 @@ class RulesStage:
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
+        flush = getattr(self.alarms, "flush", None)
+        if flush is not None:
+            flush()  # a flood's hits still waiting are written before the last save
         self.save(force=True)

@@ -150,6 +150,18 @@ class Settings(BaseSettings):
     sse_max_clients: int = Field(
         default=200, ge=1, description="alarm streams per process; more get 503"
     )
+    # alarm floods (gateway.alarms.groups): a new stream's snapshot, group alarms
+    alarm_snapshot_per_priority: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="newest open alarms per priority a new SSE client gets",
+    )
+    alarm_group_min: int = Field(
+        default=10,
+        ge=0,
+        description="open alarms of one rule and zone shown as one group (0: never)",
+    )
     api_tokens: str = ""
     # optional single sign-on: OpenID Connect ID tokens as Bearer tokens (gateway.people.oidc)
     oidc_issuer: str = ""

@@ -10,6 +10,8 @@ The package, by the part of an alarm's life each module holds:
 - ``changes``, ``cache``, ``store``: what an operation changes, what the service holds in
   memory, how it is written (through ``gateway.store.work``);
 - ``queries``, ``kpis``: reading alarms back, and the alarm-management figures;
+- ``batch``, ``groups``: floods (EEMUA 191): many hits written in batches with the loop
+  served between them, and the group and bounded-snapshot views of the open alarms;
 - ``service``: :class:`AlarmService`, which runs it all on the event loop.
 
 The names callers import are re-exported here.

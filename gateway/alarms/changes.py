@@ -83,6 +83,17 @@ class AlarmChanges:
             change, announce = prev[1], prev[2] or announce
         self.changes[alarm.key] = (alarm, change, announce)
 
+    def absorb(self, other: AlarmChanges) -> None:
+        """Take in ``other`` (an operation on other alarms, at the same ``now_ms``), to be
+        written in the same transaction (a batch: ``gateway.alarms.batch``)."""
+        if not self.saves.keys().isdisjoint(other.saves):
+            raise ValueError("a batch changes each alarm once")
+        self.saves.update(other.saves)
+        self.journal.extend(other.journal)
+        self.changes.update(other.changes)
+        self.oos_put.extend(other.oos_put)
+        self.oos_drop.extend(other.oos_drop)
+
     @property
     def empty(self) -> bool:
         return not (self.saves or self.journal or self.changes or self.oos_put or self.oos_drop)

@@ -37,9 +37,17 @@ class AlarmQueries:
         device: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        rule: str | None = None,
+        zone: str | None = None,
+        before: int | None = None,
     ) -> tuple[AlarmDicts, int]:
         """Alarms, newest first, and how many match. ``state`` and ``priority`` take one
-        value, a comma-separated string or a list; ``state="open"`` means not closed."""
+        value, a comma-separated string or a list; ``state="open"`` means not closed;
+        ``rule`` and ``zone`` (a group's members, ``gateway.alarms.groups``) one value
+        each. ``before`` (an alarm id: the cursor of the next page) keeps the alarms
+        older than it; ``total`` then counts the matches without it, so a client paging
+        by cursor sees one total throughout."""
         a = m.alarms
         conds: list[sa.ColumnElement[bool]] = []
         states = split_values(state)
@@ -61,12 +69,17 @@ class AlarmQueries:
             conds.append(a.c.priority.in_(prios))
         if device:
             conds.append(a.c.device == device)
+        if rule:
+            conds.append(a.c.rule == rule)
+        if zone:
+            conds.append(a.c.zone == zone)
         if limit < 0 or offset < 0:
             raise Invalid("limit and offset are not negative")
+        page = [*conds, a.c.id < int(before)] if before is not None else conds
         with self._reader.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(a).where(*conds)).scalar()
             rows = conn.execute(
-                sa.select(a).where(*conds).order_by(a.c.id.desc()).limit(limit).offset(offset)
+                sa.select(a).where(*page).order_by(a.c.id.desc()).limit(limit).offset(offset)
             ).mappings()
             items = [from_row(r).public() for r in rows]
         return items, int(total or 0)

@@ -2,8 +2,8 @@
 
 :class:`AlarmService` turns the rule engine's :class:`~rules.model.RuleHit` values into
 alarms kept in the state store (``gateway.store``), and carries out the operators'
-actions on them. Every method is **synchronous** and short (in-memory work plus at most
-one database transaction, through the shared unit of work ``gateway.store.work``).
+actions on them. Every method is **synchronous** and short (in-memory work, one database
+transaction: ``gateway.store.work``); floods go in batches (``submit``, ``alarms.batch``).
 
 Concurrency: every method runs on the gateway's asyncio event loop (the HTTP routes too)
 and none awaits, so each runs to its end before the next starts: there is no lock, and a
@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from gateway.alarms.batch import WRITE_BATCH, Backlog, Result, Then, build, key_of, split
 from gateway.alarms.cache import AlarmCache
 from gateway.alarms.changes import AlarmChanges
+from gateway.alarms.groups import AlarmViews
 from gateway.alarms.kpis import alarm_kpis
 from gateway.alarms.lifecycle import Lifecycle
 from gateway.alarms.masks import DEFAULT_SUPPRESSION, Masks
@@ -89,6 +92,7 @@ class AlarmService:
         stale_after_s: float = 24 * 3600.0,
         changes_keep: int = 10_000,
         suppression: Mapping[str, Sequence[str]] = DEFAULT_SUPPRESSION,
+        write_batch: int = WRITE_BATCH,
     ) -> None:
         if chatter_count < 2:
             raise ValueError("chatter_count is at least 2")
@@ -119,6 +123,9 @@ class AlarmService:
         self._last_seq = 0
         self._pruned_to = 0
         self._unknown_rules: set[str] = set()
+        self.write_batch = max(1, write_batch)
+        self._backlog = Backlog(self._apply_many, self.write_batch)
+        self.views = AlarmViews(self._cache.by_id.values, self.last_seq)  # groups, snapshot
         self._load()
 
     def _load(self) -> None:
@@ -157,10 +164,15 @@ class AlarmService:
         """Raise or clear the alarm of ``hit``; returns a copy of the alarm as it now is,
         or ``None`` (a clear with no open alarm, or a ticket-only rule). A repeat on an
         open alarm costs one database transaction and no query."""
+        key = key_of(hit)
+        if self._backlog.has(key):
+            self._backlog.run_key(key)  # what waits for this key goes first
+        return self._apply_one(hit, key)
+
+    def _apply_one(self, hit: RuleHit, key: Key) -> Alarm | None:
         spec = self._spec(hit)
         if spec.raises == "ticket":
             return None
-        key: Key = (hit.rule, hit.device, hit.point or "")
         if hit.active:
             alarm, activation = self._run(lambda now: self._life.raise_(hit, spec, key, now), [key])
             if activation:
@@ -171,6 +183,46 @@ class AlarmService:
             return None if cur is None else cur.copy()
         cleared = self._run(lambda now: self._life.clear(hit, key, now), [key])
         return None if cleared is None else cleared.copy()
+
+    def apply_many(self, hits: Sequence[RuleHit]) -> list[Alarm | None]:
+        """:meth:`apply` of each hit in order, ``write_batch`` hits per transaction
+        (``gateway.alarms.batch``); one result per hit. Holds the loop until done: for a
+        flood, :meth:`submit`."""
+        for key in {key_of(h) for h in hits}:
+            self._backlog.run_key(key)
+        return self._apply_many(hits)
+
+    def submit(self, hits: Sequence[RuleHit], then: Then | None = None) -> None:
+        """Hand over a flood of hits: written in batches by a task that lets the loop run
+        between them; ``then(hit, alarm)`` once each is committed. A later :meth:`apply`
+        on a key still waiting writes that key's waiting hits first."""
+        self._backlog.submit(hits, then)
+
+    def flush(self) -> None:
+        """Write what :meth:`submit` left waiting, now (on shutdown)."""
+        self._backlog.flush()
+
+    def _apply_many(self, hits: Sequence[RuleHit]) -> list[Alarm | None]:
+        out: list[Alarm | None] = []
+        for batch in split(hits, self._alone, self.write_batch):
+            if len(batch) == 1:
+                out.append(self._apply_one(batch[0], key_of(batch[0])))
+                continue
+            keys = [key_of(h) for h in batch]
+            for h, key in zip(batch, keys, strict=True):
+                if not h.active and key not in self._cache.open:
+                    self._lookup_open(key)
+            op = partial(build, batch, life=self._life, cache=self._cache, spec_of=self._spec)
+            done: list[Result] = self._run(op, keys)
+            for alarm, activation in done:
+                if activation and alarm is not None:
+                    self._cache.window(alarm.key).append(alarm.last_hit_ms)
+                out.append(None if alarm is None else alarm.copy())
+        return out
+
+    def _alone(self, hit: RuleHit) -> bool:  # critical, or suppressing others: on its own
+        crit = self._spec(hit).priority_for(hit.system) == Priority.CRITICAL
+        return crit or self._masks.suppresses(hit.rule)
 
     def _lookup_open(self, key: Key) -> Alarm | None:
         """The open alarm of ``key`` in the database (another service may have raised
@@ -314,8 +366,9 @@ class AlarmService:
         return any(a.is_active for a in self._cache.of(rule, device))
 
     def active_alarms(self) -> list[Alarm]:
-        """Copies of the active alarms this service holds, oldest first."""
-        return [a.copy() for a in self._sorted() if a.is_active]
+        """The active alarms held, oldest first: read only, not copies (a change makes a
+        new version; the tickets' and notifier's ticks read them every second)."""
+        return [a for a in self._sorted() if a.is_active]
 
     # -------------------------------------------------------------------- time
     def tick(self, now: float | None = None) -> Changes:
@@ -352,9 +405,11 @@ class AlarmService:
         device: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        **more: Any,
     ) -> tuple[AlarmDicts, int]:
-        """See :meth:`gateway.alarms.queries.AlarmQueries.list`."""
-        return self._queries.list(state, priority, device, limit, offset)
+        """See :meth:`gateway.alarms.queries.AlarmQueries.list` (``more``: ``rule``,
+        ``zone``, ``before``)."""
+        return self._queries.list(state, priority, device, limit, offset, **more)
 
     def get(self, alarm_id: int | str) -> AlarmDict:
         """One alarm with its ``journal`` (oldest first). :class:`NotFound` if none."""

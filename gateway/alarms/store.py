@@ -4,7 +4,8 @@
 Writing (:meth:`AlarmStore.write`, inside the unit of work's transaction): first the
 ``meta`` sequence row (it hands out the changes' sequence numbers, and locking it
 serialises every writer of alarms, on PostgreSQL as on SQLite's ``BEGIN IMMEDIATE``, so
-writers cannot deadlock), then updates in id order, inserts last, the out-of-service rows,
+writers cannot deadlock), then updates in id order, inserts last (the inserts of a batch,
+``AlarmService.apply_many``, in one multi-row statement), the out-of-service rows,
 the journal (at the unit of work's flush) and the changes for listeners. Each update is
 guarded by the alarm's ``version``: a stale copy raises :class:`~gateway.store.work.Stale`
 and the unit of work retries, after :meth:`AlarmStore.lock_writers` and a fresh read
@@ -34,6 +35,8 @@ assert set(ALARM_FIELDS) == set(_ALARM_COLUMNS), "Alarm and the alarms table dis
 
 # Statements of the write path, built once (their compiled form is cached).
 _INSERT_ALARM = sa.insert(m.alarms).returning(m.alarms.c.id)
+# several rows in one statement ("insertmanyvalues"), the ids back in the rows' order
+_INSERT_ALARMS = sa.insert(m.alarms).returning(m.alarms.c.id, sort_by_parameter_order=True)
 _UPDATE_ALARM = (
     sa.update(m.alarms)
     .where(m.alarms.c.id == sa.bindparam("w_id"), m.alarms.c.version == sa.bindparam("w_ver"))
@@ -137,15 +140,22 @@ class AlarmStore:
         last = int(conn.execute(_NEXT_SEQ, {"n": n}).scalar_one())
         # updates in id order, inserts last
         saves = sorted(work.saves.values(), key=lambda s: (s[0] is None, s[1].id or 0))
+        inserts: list[Alarm] = []
         for old, new in saves:
             if old is None:
-                new.id = conn.execute(_INSERT_ALARM, new.row()).scalar_one()
+                inserts.append(new)
             else:
                 params = {f"v_{k}": v for k, v in new.row().items()}
                 params["w_id"] = new.id
                 params["w_ver"] = old.version
                 if conn.execute(_UPDATE_ALARM, params).rowcount != 1:
                     raise Stale(f"alarm {new.id} changed in the database")
+        if len(inserts) == 1:
+            inserts[0].id = conn.execute(_INSERT_ALARM, inserts[0].row()).scalar_one()
+        elif inserts:  # a batch (a flood): one statement, ids in the rows' order
+            ids = conn.execute(_INSERT_ALARMS, [a.row() for a in inserts]).scalars().all()
+            for a, new_id in zip(inserts, ids, strict=True):
+                a.id = new_id
         for rule, device in work.oos_drop:
             conn.execute(
                 sa.delete(m.out_of_service).where(

@@ -4,7 +4,7 @@ import { ApiError, can, get, post, query } from "./api.js";
 import { timeChart } from "./chart.js";
 import { PRIORITIES, age, clear, clock, dateTime, dialog, h, label, num, parseTime, prioBadge, prioRank, replace, toast } from "./dom.js";
 import { local, t, tv } from "./i18n.js";
-import { deviceName, store, subscribe, upsertAlarm, zoneName } from "./store.js";
+import { deviceName, dropMembers, groupMembers, memberOf, store, subscribe, upsertAlarm, zoneName } from "./store.js";
 import { journalWho, openTicket } from "./tickets.js";
 
 const STATE_ICON = { active_unacked: "●", active_acked: "◐", cleared_unacked: "○", closed: "·" };
@@ -149,7 +149,9 @@ export function mount(root) {
     search: "",
     tab: "active",
     selected: null,
+    open: new Map(), // group id -> cursor of its next page of members (null: none left)
   };
+  const alarmById = (id) => store.alarms.get(id) || store.members.get(id) || null;
   const tiles = h("div", { class: "tiles" });
   const searchBox = h("input", {
     type: "search",
@@ -199,7 +201,84 @@ export function mount(root) {
       if (a.state !== "cleared_unacked") c[a.priority] = (c[a.priority] || 0) + 1;
       if (ackable(a)) c.unacked++;
     }
+    for (const g of store.groups.values()) {
+      c[g.priority] = (c[g.priority] || 0) + g.active;
+      c.unacked += g.unacked;
+    }
     return c;
+  }
+
+  // ---- groups (EEMUA 191): one row for many alarms of one rule in one zone ----------------
+  function groupText(g) {
+    const zone = zoneName(g.zone);
+    return g.rule === "device.offline"
+      ? t("group.offline", { count: num(g.count, 0), zone })
+      : t("group.alarms", { count: num(g.count, 0), rule: label(g.rule), zone });
+  }
+
+  function visibleGroups() {
+    if (ui.tab === "masked") return [];
+    return [...store.groups.values()].filter((g) => {
+      if (ui.filter.size && !ui.filter.has(g.priority)) return false;
+      if (!ui.search) return true;
+      return [g.rule, g.zone, zoneName(g.zone), groupText(g), g.message, g.message_zh].join(" ").toLowerCase().includes(ui.search);
+    });
+  }
+
+  async function toggleGroup(g) {
+    const id = String(g.id);
+    if (ui.open.has(id)) {
+      ui.open.delete(id);
+      dropMembers(g);
+      render();
+      return;
+    }
+    ui.open.set(id, null);
+    await moreMembers(g);
+  }
+
+  async function moreMembers(g) {
+    const id = String(g.id);
+    try {
+      ui.open.set(id, await groupMembers(g, ui.open.get(id)));
+    } catch (err) {
+      toast(t("group.failed", { error: err.message }), "error");
+    }
+    render();
+  }
+
+  function groupRows(g) {
+    const id = String(g.id);
+    const isOpen = ui.open.has(id);
+    const since = g.raised_at || "";
+    const head = h(
+      "tr",
+      { class: ["group-row", `p-${g.priority}`, isOpen && "open"], dataset: { groupId: id, priority: g.priority, count: String(g.count) } },
+      h("td", { class: "col-prio" }, prioBadge(g.priority)),
+      h("td", { class: "col-state" }, h("div", { class: "state" }, h("span", { class: "state-text" }, t("group.unacked", { count: num(g.unacked, 0) })))),
+      h("td", { class: "col-when mono" }, h("div", null, clock(since)), h("div", { class: "sub age", dataset: { since } }, age(since))),
+      h("td", { class: "col-msg msg" }, h("div", { class: "msg-text" }, groupText(g)), h("div", { class: "sub" }, g.rule, " · ", t("group.label"))),
+      h("td", { class: "col-device device" }, t("group.devices", { count: num(g.count, 0) })),
+      h("td", { class: "col-zone" }, zoneName(g.zone)),
+      h("td", { class: "col-value mono" }, "—"),
+      h("td", { class: "col-ticket" }, h("span", { class: "muted" }, "—")),
+      h(
+        "td",
+        { class: "col-actions actions" },
+        h("button", { type: "button", class: "btn small ghost", "aria-expanded": isOpen ? "true" : "false", dataset: { action: "members" }, on: { click: () => toggleGroup(g) } }, isOpen ? t("group.hide") : t("group.show")),
+      ),
+    );
+    if (!isOpen) return [head];
+    const members = sortAlarms([...store.members.values()].filter(memberOf(g))).map((a) => {
+      const tr = row(a);
+      tr.classList.add("member-row");
+      return tr;
+    });
+    const next = ui.open.get(id);
+    const tail = next
+      ? [h("tr", { class: "member-more" }, h("td", { colspan: 9 }, h("button", { type: "button", class: "btn small ghost", on: { click: () => moreMembers(g) } }, t("group.more", { count: num(Math.max(0, g.count - members.length), 0) }))))]
+      : [];
+    return [head, ...members, ...tail];
   }
 
   function renderTiles() {
@@ -292,6 +371,7 @@ export function mount(root) {
   function render() {
     renderTiles();
     const list = visible();
+    const groups = visibleGroups();
     const focusId = focusedRowId();
     const focusOnRow = focusId !== null && document.activeElement.matches("tr.alarm-row");
     // keyed rows: a row is rebuilt only when its alarm changed, so a click is never lost
@@ -305,6 +385,14 @@ export function mount(root) {
       return el;
     });
     rowCache = keep;
+    // the groups among the alarms, by priority (a group sorts by its newest change)
+    for (const g of groups.sort((a, b) => prioRank(b.priority) - prioRank(a.priority))) {
+      const at = list.findIndex((a) => a !== null && prioRank(a.priority) > prioRank(g.priority));
+      const where = at < 0 ? els.length : at;
+      const rows = groupRows(g);
+      els.splice(where, 0, ...rows);
+      list.splice(where, 0, ...rows.map(() => null)); // list and els stay aligned
+    }
     const before = focusId !== null ? document.activeElement : null;
     tbody.replaceChildren(...els);
     // the keyboard's place survives a re-render (a rebuilt row, an acknowledged alarm)
@@ -335,7 +423,7 @@ export function mount(root) {
 
   function current() {
     const id = focusedRowId() || ui.selected;
-    return id ? store.alarms.get(id) || null : null;
+    return id ? alarmById(id) : null;
   }
 
   function focusRow(tr) {
@@ -461,7 +549,7 @@ export function mount(root) {
   }
 
   function renderDetail() {
-    const a = ui.selected ? store.alarms.get(ui.selected) : null;
+    const a = ui.selected ? alarmById(ui.selected) : null;
     view.classList.toggle("has-detail", !!a);
     if (!a) {
       ui.selected = null;

@@ -12,7 +12,11 @@ const listeners = new Set();
 let notifyQueued = false;
 
 export const store = {
-  alarms: new Map(), // id -> alarm (open alarms only)
+  alarms: new Map(), // id -> alarm (open alarms only; members of a group are left out)
+  groups: new Map(), // id -> group of the server (EEMUA 191: one rule, zone and priority, many alarms)
+  counts: null, // the server's open and unacknowledged alarms per priority (snapshot summary)
+  more: null, // per priority: open alarms the bounded snapshot left out (paged from /api/v1/alarms)
+  members: new Map(), // id -> alarm: members of the groups an operator opened (kept live)
   activations: new Map(), // `${id}@${activated_at}` -> ms: activations seen, for the flood banner
   stream: "connecting", // connecting | live | reconnecting | unavailable
   streamError: "",
@@ -60,10 +64,41 @@ export function floodCount(now = Date.now()) {
 
 const isActive = (a) => a.state === "active_unacked" || a.state === "active_acked";
 
+// ---- groups (gateway.alarms.groups): fire and critical alarms are never grouped away -------
+const groupable = (a) => a.zone != null && a.priority !== "critical" && a.system !== "fire" && !String(a.rule || "").startsWith("fire.");
+const groupKey = (x) => `${x.rule}|${x.zone}|${x.priority}`;
+let groupKeys = new Set();
+
+/** whether alarm `a` is shown inside one of the server's groups (not by itself) */
+export function inGroup(a) {
+  return groupable(a) && groupKeys.has(groupKey(a));
+}
+
+function takeGroups(list) {
+  const before = new Set(store.groups.keys());
+  store.groups = new Map((list || []).map((g) => [String(g.id), g]));
+  groupKeys = new Set([...store.groups.values()].map(groupKey));
+  for (const [id, a] of store.alarms) if (inGroup(a)) store.alarms.delete(id);
+  // a group that broke up: its members come back one by one
+  if ([...before].some((id) => !store.groups.has(id))) reconcile();
+  notify();
+}
+
 /** apply one alarm object from the stream or from an action's answer */
 export function upsertAlarm(a, { live = true } = {}) {
   if (!a || a.id === undefined || a.id === null) return;
   const key = String(a.id);
+  if (inGroup(a)) {
+    // a member of a group: the group's row stands for it (its count comes with `groups`)
+    let changed = store.alarms.delete(key);
+    if (store.members.has(key)) {
+      if (a.state === "closed") store.members.delete(key);
+      else store.members.set(key, a);
+      changed = true;
+    }
+    if (changed) notify();
+    return;
+  }
   const before = store.alarms.get(key);
   if (before && before.updated_at && a.updated_at && Date.parse(a.updated_at) < Date.parse(before.updated_at)) {
     return; // an older copy (an action's answer overtaken by the stream)
@@ -88,7 +123,7 @@ let retryDelay = 1000;
 
 export function connectStream() {
   disconnectStream();
-  const url = `/api/v1/alarms/stream${query({ access_token: session.token })}`;
+  const url = `/api/v1/alarms/stream${query({ access_token: session.token, groups: "true" })}`;
   const es = new EventSource(url);
   source = es;
   store.stream = store.stream === "live" ? "reconnecting" : store.stream;
@@ -111,6 +146,27 @@ export function connectStream() {
       return;
     }
     upsertAlarm(a);
+  });
+  // the end of a (bounded) snapshot: counts per priority, the groups, what was left out
+  es.addEventListener("snapshot", (ev) => {
+    if (source !== es) return;
+    let s;
+    try {
+      s = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    store.counts = s.counts || null;
+    store.more = s.more || null;
+    takeGroups(s.groups);
+  });
+  es.addEventListener("groups", (ev) => {
+    if (source !== es) return;
+    try {
+      takeGroups(JSON.parse(ev.data).groups);
+    } catch {
+      /* a broken event changes nothing */
+    }
   });
   es.addEventListener("error", () => {
     if (source !== es) return;
@@ -154,7 +210,7 @@ async function reconcile() {
   try {
     const open = items(await get("/api/v1/alarms?state=open&limit=1000"));
     const ids = new Set(open.map((a) => String(a.id)));
-    for (const a of open) if (!store.alarms.has(String(a.id))) upsertAlarm(a, { live: false });
+    for (const a of open) if (!store.alarms.has(String(a.id)) && !inGroup(a)) upsertAlarm(a, { live: false });
     for (const [id, a] of store.alarms) {
       const changed = parseTime(a.updated_at) ?? 0;
       if (!ids.has(id) && changed < asked - 2000) store.alarms.delete(id);
@@ -205,3 +261,23 @@ export async function refreshDevices() {
 }
 
 export const alarmIsActive = isActive;
+
+export const memberOf = (g) => (a) => groupKey(a) === groupKey(g);
+
+/** load one page of a group's members (newest first) into `store.members`; the next
+ * page's cursor, or null */
+export async function groupMembers(g, before = null) {
+  const page = await get(
+    `/api/v1/alarms${query({ state: "open", rule: g.rule, zone: g.zone, priority: g.priority, limit: 50, before: before ?? undefined })}`,
+  );
+  for (const a of items(page)) store.members.set(String(a.id), a);
+  notify();
+  return page.next ?? null;
+}
+
+/** forget the members of group `g` (its row was closed) */
+export function dropMembers(g) {
+  const of = memberOf(g);
+  for (const [id, a] of store.members) if (of(a)) store.members.delete(id);
+  notify();
+}

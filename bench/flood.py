@@ -1,0 +1,601 @@
+"""Alarm flood benchmark (issue 10): 30,000 offline alarms raised in one burst while fire
+alarms keep coming, one every 100 ms.
+
+    python -m bench.flood [--devices 30000] [--fire-every 0.1] [--compare] [--no-write]
+                          [--influx] [--skip-e2e] [--skip-store]
+
+1. **Store** (in process, unless ``--skip-store``): ``--devices`` ``device.offline`` hits
+   into a fresh SQLite state store through :class:`gateway.alarms.AlarmService`, once one
+   transaction per hit (``apply`` in a loop, what the rules stage did) and once in
+   batches (``apply_many``): total time and the longest time the caller held the loop.
+2. **End to end** (unless ``--skip-e2e``): the runtime of ``sitewatch run`` in a
+   subprocess (:func:`serve`) on a private Mosquitto (and the embedded telemetry store,
+   or a private InfluxDB 1.6 with ``--influx``); on a trigger, its rule engine's tick
+   hands the rules stage ``--devices`` ``device.offline`` hits at once (zone
+   ``car-park``), as when a switch fails and the ticker judges every device behind it
+   silent. (A site file of 30,000 devices is not used: loading it with PyYAML's pure
+   Python loader takes minutes.) Meanwhile a publisher sends a ``fire_alarm`` (a new
+   point each) every ``--fire-every`` s on the fire link and an SSE client (reconnecting
+   with ``Last-Event-ID`` when dropped) times each one's ``raise`` event. Printed: fire
+   publish → SSE p50/p99 before and during the flood, the loop lag (the gateway's
+   histogram; the longest ``/healthz`` round trip a poller saw), the time to write the
+   offline alarms (first to last ``raised_at``), SSE drops, and the size of a new
+   control-room client's snapshot (``?groups=true``). ``--compare`` runs it first with
+   the rules stage applying the hits one transaction each (as before batching).
+
+Figures go to ``bench/RESULTS.md`` unless ``--no-write``. Everything is bounded in count
+and time and stops by itself; only 127.0.0.1 is used. ``FLOOD_PROFILE=file`` makes the
+gateway keep a cProfile, written on ``SIGUSR1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.latency import GATEWAY_HISTS, hist_quantiles, histogram, pct, publisher, received
+from bench.services import InfluxServer, start_influxd, start_mosquitto
+from tests.integration.gateway_proc import TOKEN, GatewayProc
+
+SITE = "flood"
+RESULTS = Path(__file__).with_name("RESULTS.md")
+FLOOD_PREFIX = "cp-"
+
+
+# ------------------------------------------------------------------- store, in process
+def store_part(n: int) -> dict[str, float]:
+    """One transaction per hit against batches, on a fresh SQLite file each."""
+    from gateway.alarms import AlarmService
+    from gateway.clock import ManualClock
+    from gateway.store.db import open_store
+    from rules.model import RuleHit
+    from rules.pack import load_packs
+
+    specs = dict(load_packs("default").specs)
+    out: dict[str, float] = {}
+    for how in ("one_by_one", "batched"):
+        with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
+            engine = open_store(f"sqlite:///{d}/state.db")
+            svc = AlarmService(engine, specs, ManualClock(1_800_000_000.0))
+            hits = [
+                RuleHit(
+                    rule="device.offline",
+                    site=SITE,
+                    system="lighting",
+                    device=f"{FLOOD_PREFIX}{i:05d}",
+                    point=None,
+                    active=True,
+                    ts_ms=1_800_000_000_000,
+                    value="offline",
+                    zone="car-park",
+                )
+                for i in range(n)
+            ]
+            t0 = time.perf_counter()
+            longest = 0.0
+            if how == "one_by_one":
+                for h in hits:
+                    t = time.perf_counter()
+                    svc.apply(h)
+                    longest = max(longest, time.perf_counter() - t)
+            else:
+                step = svc.write_batch
+                for i in range(0, n, step):
+                    t = time.perf_counter()
+                    svc.apply_many(hits[i : i + step])
+                    longest = max(longest, time.perf_counter() - t)
+            total = time.perf_counter() - t0
+            assert len(svc.open_alarms()) == n
+            engine.dispose()
+        out[f"{how}_s"] = total
+        out[f"{how}_longest_ms"] = longest * 1000
+        print(
+            f"store, {how}: {n:,} alarms in {total:.2f} s "
+            f"({n / total:,.0f}/s), longest call {longest * 1000:.1f} ms",
+            flush=True,
+        )
+    print(
+        f"store: batched takes {out['batched_s'] / out['one_by_one_s']:.2f}x the time "
+        f"of one transaction per alarm",
+        flush=True,
+    )
+    return out
+
+
+# ------------------------------------------------------------------------- end to end
+def serve(n: int, trigger: Path, one_by_one: bool) -> int:
+    """The gateway of the end-to-end part (run in a subprocess): ``sitewatch run``'s own
+    runtime, whose rule engine's tick, once ``trigger`` exists, adds ``n``
+    ``device.offline`` hits (devices ``cp-00000``..., zone ``car-park``) to what it
+    judged: the ticker's path of a flood, from the rules stage on. ``one_by_one``: the
+    rules stage applies them one transaction each, as before batching."""
+    import gateway.rules_stage as rs
+    from gateway.settings import load_settings
+    from rules.model import RuleHit
+    from sitewatch.bootstrap import build_runtime
+    from sitewatch.cli import _run_until_signal, _setup_logging
+
+    _setup_logging(False)
+    if one_by_one:
+        rs.FLOOD_HITS = 10**9
+    rt = build_runtime(load_settings(None))
+    rt.people.users.ensure_admin()
+    engine = rt.services.engine
+    judge = engine.tick
+    fired = False
+
+    def tick(now_ms: int) -> list[RuleHit]:
+        nonlocal fired
+        hits = judge(now_ms)
+        if not fired and trigger.exists():
+            fired = True
+            hits = hits + [
+                RuleHit(
+                    rule="device.offline",
+                    site=SITE,
+                    system="lighting",
+                    device=f"{FLOOD_PREFIX}{i:05d}",
+                    point=None,
+                    active=True,
+                    ts_ms=now_ms,
+                    value="offline",
+                    zone="car-park",
+                    message="device offline: no message for 60 s",
+                )
+                for i in range(n)
+            ]
+        return hits
+
+    engine.tick = tick  # type: ignore[method-assign]
+    profile = os.environ.get("FLOOD_PROFILE")
+    if profile:  # cProfile of the gateway, written on SIGUSR1 (for finding where time goes)
+        import cProfile
+        import signal
+
+        prof = cProfile.Profile()
+        prof.enable()
+        signal.signal(signal.SIGUSR1, lambda *_: prof.dump_stats(profile))
+    return _run_until_signal(rt.run)
+
+
+class FloodGateway(GatewayProc):
+    """:class:`GatewayProc` running :func:`serve` instead of ``sitewatch run``."""
+
+    def __init__(self, workdir: Path, n: int, one_by_one: bool, **env: str) -> None:
+        super().__init__(workdir, **env)
+        self.trigger = workdir / "flood-now"
+        self.argv = [sys.executable, "-m", "bench.flood", "--serve", str(n), str(self.trigger)] + (
+            ["--one-by-one"] if one_by_one else []
+        )
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=Path(__file__).parent.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.log.read_text()[-3000:]}")
+            try:
+                if self.get("/healthz", auth=False)["status"] == "ok":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"gateway not healthy: {self.log.read_text()[-3000:]}")
+
+
+class Sse:
+    """An SSE client on the alarm stream: first-seen time of each ``raise`` by
+    device/point, reconnecting with ``Last-Event-ID`` when the gateway drops it."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.seen: dict[str, float] = {}
+        self.events = 0
+        self.drops = 0
+        self.last_id: str | None = None
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(20):
+            raise RuntimeError("SSE stream did not open")
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+            if self.last_id is not None:
+                headers["Last-Event-ID"] = self.last_id
+            try:
+                with (
+                    httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client,
+                    client.stream("GET", self.base + "/api/v1/alarms/stream", headers=headers) as r,
+                ):
+                    self.ready.set()
+                    event = "message"
+                    for line in r.iter_lines():
+                        if self.stop.is_set():
+                            return
+                        if line.startswith("id:"):
+                            self.last_id = line[3:].strip()
+                        elif line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:"):
+                            now = time.time()
+                            self.events += 1
+                            if event == "alarm":
+                                a = json.loads(line[5:])
+                                # a raise, or an alarm of a (re)connection's snapshot
+                                if a.get("change") in ("raise", None):
+                                    key = f"{a['device']}/{a.get('point') or ''}"
+                                    self.seen.setdefault(key, now)
+                            event = "message"
+            except httpx.HTTPError:
+                pass
+            if not self.stop.is_set():
+                self.drops += 1
+                time.sleep(0.2)
+
+
+class Fires:
+    """A ``fire_alarm`` on panel ``fp-flood`` (a new point each) every ``every_s``."""
+
+    def __init__(self, port: int, every_s: float) -> None:
+        self.sent: list[tuple[str, float]] = []
+        self.stop = threading.Event()
+        self._c = publisher(port, "flood-fires")
+        self._every = every_s
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        run = int(time.time())
+        i = 0
+        nxt = time.monotonic()
+        while not self.stop.is_set():
+            point = f"P{run}-{i:05d}"
+            body = json.dumps(
+                {
+                    "ts": int(time.time() * 1000),
+                    "type": "fire_alarm",
+                    "point": point,
+                    "zone": "lobby",
+                }
+            )
+            t = time.time()
+            self._c.publish(f"sitewatch/{SITE}/fire/fp-flood/event", body, qos=1)
+            self.sent.append((f"fp-flood/{point}", t))
+            i += 1
+            nxt += self._every
+            time.sleep(max(0.0, nxt - time.monotonic()))
+        self._c.loop_stop()
+        self._c.disconnect()
+
+
+class Poller:
+    """``GET /healthz`` every 50 ms: the longest round trip is how long the loop stalled
+    (at least)."""
+
+    def __init__(self, gw: GatewayProc) -> None:
+        self.gw = gw
+        self.samples: list[tuple[float, float]] = []  # (start, seconds)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=60.0) as c:
+            while not self.stop.is_set():
+                t = time.time()
+                try:
+                    c.get(self.gw.base + "/healthz")
+                except httpx.HTTPError:
+                    pass
+                self.samples.append((t, time.time() - t))
+                time.sleep(0.05)
+
+
+def flood_written(gw: GatewayProc) -> tuple[int, int | None, int | None]:
+    """The flood's alarms in the gateway's state store (read beside it, so the count does
+    not wait for the gateway's loop): how many, the first and the last ``raised_at_ms``."""
+    with contextlib.closing(
+        sqlite3.connect(f"file:{gw.workdir}/state.db?mode=ro", uri=True, timeout=30)
+    ) as db:
+        n, first, last = db.execute(
+            "SELECT count(*), min(raised_at_ms), max(raised_at_ms) FROM alarms "
+            "WHERE device LIKE ? AND state != 'closed'",
+            (f"{FLOOD_PREFIX}%",),
+        ).fetchone()
+    return int(n), first, last
+
+
+def snapshot_size(base: str, quiet_s: float = 3.0) -> dict[str, float]:
+    """A new client's snapshot: frames and bytes until ``quiet_s`` pass with nothing
+    (or a ``snapshot`` event, which ends it), and the time it took."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+    frames = 0
+    size = 0
+    t0 = time.perf_counter()
+    last = t0
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal frames, size, last
+        with (
+            httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client,
+            client.stream("GET", base + "/api/v1/alarms/stream?groups=true", headers=headers) as r,
+        ):
+            event = ""
+            for line in r.iter_lines():
+                size += len(line) + 1
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                if line.startswith("data:"):
+                    frames += 1
+                    last = time.perf_counter()
+                    if event == "snapshot":
+                        break
+                if done.is_set():
+                    break
+        done.set()
+
+    th = threading.Thread(target=read, daemon=True)
+    th.start()
+    while not done.is_set():
+        time.sleep(0.1)
+        if frames and time.perf_counter() - last > quiet_s:
+            break
+    done.set()
+    return {"frames": frames, "bytes": size, "seconds": round(last - t0, 2)}
+
+
+def e2e_part(args: argparse.Namespace, one_by_one: bool) -> dict[str, Any]:
+    how = "one transaction per alarm" if one_by_one else "batched"
+    print(f"-- end to end, {how}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
+        tmp = Path(d)
+        (tmp / "mq").mkdir()
+        (tmp / "gw").mkdir()
+        broker = start_mosquitto(tmp / "mq")
+        influx: InfluxServer | None = None
+        env = {
+            "SITEWATCH_SITE": SITE,
+            "SITEWATCH_MQTT_URL": broker.url,
+            "SITEWATCH_MQTT_CLIENT_ID": "flood-gw",
+        }
+        if args.influx:
+            (tmp / "influx").mkdir()
+            influx = start_influxd(tmp / "influx")
+            env.update(SITEWATCH_INFLUX_URL=influx.url, SITEWATCH_INFLUX_API="v1")
+        gw = FloodGateway(tmp / "gw", args.devices, one_by_one, **env)
+        sse: Sse | None = None
+        fires: Fires | None = None
+        poll: Poller | None = None
+        try:
+            gw.start()
+            sse = Sse(gw.base)
+            c = publisher(broker.port, "flood-probe")
+            c.publish(
+                f"sitewatch/{SITE}/fire/probe-f/telemetry",
+                json.dumps({"values": {"heat": 20}}),
+                qos=1,
+            )
+            deadline = time.monotonic() + 30
+            while received(gw) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            c.loop_stop()
+            c.disconnect()
+            h0 = {n: histogram(gw, n) for n in GATEWAY_HISTS}
+            poll = Poller(gw)
+            fires = Fires(broker.port, args.fire_every)
+            time.sleep(10)  # fire alarms before the flood
+            gw.trigger.touch()
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                if flood_written(gw)[0] >= args.devices:
+                    break
+                time.sleep(0.5)
+            time.sleep(5)  # fires after the flood
+            fires.stop.set()
+            fires.thread.join(10)
+            poll.stop.set()
+            hists = {n: hist_quantiles(h0[n], histogram(gw, n)) for n in GATEWAY_HISTS}
+            n_offline, first, last = flood_written(gw)
+            if first is None or last is None:
+                raise RuntimeError("no offline alarm was raised")
+            f0, f1 = first / 1000, last / 1000
+            before: list[float] = []
+            during: list[float] = []
+            lost = 0
+            late = time.monotonic() + 10  # the last ones may still be on their way
+            while time.monotonic() < late and any(k not in sse.seen for k, _ in fires.sent):
+                time.sleep(0.2)
+            for key, t in fires.sent:
+                got = sse.seen.get(key)
+                if got is None:
+                    lost += 1
+                    continue
+                (during if f0 - 0.5 <= t <= f1 + 0.5 else before).append((got - t) * 1000)
+            stalls = [s for t, s in poll.samples if f0 - 1 <= t <= f1 + 1]
+            calm = [s for t, s in poll.samples if t < f0 - 1]
+            time.sleep(1)
+            snap = snapshot_size(gw.base)
+            res: dict[str, Any] = {
+                "how": how,
+                "offline": n_offline,
+                "write_s": round(f1 - f0, 2),
+                "fire_before": summary(before),
+                "fire_during": summary(during),
+                "lost": lost,
+                "drops": sse.drops,
+                "healthz_max_ms": round(max(stalls, default=0) * 1000, 1),
+                "healthz_calm_max_ms": round(max(calm, default=0) * 1000, 1),
+                "hists": hists,
+                "snapshot": snap,
+                "events": sse.events,
+            }
+            print(
+                f"offline alarms: {n_offline:,} written in {res['write_s']} s "
+                f"(first to last raised_at)"
+            )
+            print(f"fire publish -> SSE before the flood: {res['fire_before']}")
+            print(f"fire publish -> SSE during the flood: {res['fire_during']} lost={lost}")
+            print(f"SSE client dropped {sse.drops} times; {sse.events:,} events read")
+            print(
+                f"longest /healthz round trip during the flood: {res['healthz_max_ms']} ms "
+                f"(before: {res['healthz_calm_max_ms']} ms)"
+            )
+            for name, q in hists.items():
+                print(f"  ({name}, from 10 s before the flood: {q})")
+            print(
+                f"a new client's SSE snapshot: {snap['frames']:,} events, "
+                f"{snap['bytes']:,} bytes, {snap['seconds']} s",
+                flush=True,
+            )
+            return res
+        finally:
+            for th in (fires, poll, sse):
+                if th is not None:
+                    th.stop.set()
+            gw.kill()  # (a graceful stop would first write the tickets still waiting)
+            broker.stop()
+            if influx is not None:
+                influx.stop()
+
+
+def summary(lat: list[float]) -> dict[str, float]:
+    if not lat:
+        return {"n": 0}
+    return {
+        "n": len(lat),
+        "p50": round(statistics.median(lat), 1),
+        "p99": round(pct(lat, 99), 1),
+        "max": round(max(lat), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--devices", type=int, default=30_000)
+    ap.add_argument("--fire-every", type=float, default=0.1)
+    ap.add_argument("--influx", action="store_true", help="a private influxd, not embedded")
+    ap.add_argument("--skip-store", action="store_true")
+    ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="end to end also with one transaction per alarm, before batched",
+    )
+    ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument("--serve", nargs=2, metavar=("N", "TRIGGER"), help=argparse.SUPPRESS)
+    ap.add_argument("--one-by-one", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        return serve(int(args.serve[0]), Path(args.serve[1]), args.one_by_one)
+    store = None if args.skip_store else store_part(args.devices)
+    runs = []
+    if not args.skip_e2e:
+        for one in [True, False] if args.compare else [False]:
+            runs.append(e2e_part(args, one))
+    if not args.no_write:
+        write_results(args, store, runs)
+    return 0
+
+
+def write_results(
+    args: argparse.Namespace, store: dict[str, float] | None, runs: list[dict[str, Any]]
+) -> None:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    text = [
+        f"\n## Alarm flood (`python -m bench.flood`), {now}\n\n",
+        f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average {load:.1f} at the end.\n\n",
+    ]
+    if store:
+        n = args.devices
+        text.append(
+            f"Store ({n:,} `device.offline` alarms, SQLite file, in process): one transaction "
+            f"per alarm {store['one_by_one_s']:.2f} s (longest call "
+            f"{store['one_by_one_longest_ms']:.1f} ms); batched {store['batched_s']:.2f} s "
+            f"(longest batch {store['batched_longest_ms']:.1f} ms).\n\n"
+        )
+    if runs:
+        text.append(
+            "End to end (the runtime of `sitewatch run` in a subprocess, its ticker handing "
+            f"the rules stage {args.devices:,} `device.offline` hits in one tick; private "
+            f"Mosquitto, {'InfluxDB 1.6' if args.influx else 'embedded store'}; a "
+            f"`fire_alarm` every {args.fire_every} s on the fire link; one SSE client):\n\n"
+            "| figure | " + " | ".join(r["how"] for r in runs) + " |\n"
+            "|---|" + "---|" * len(runs) + "\n"
+        )
+        rows = [
+            (
+                "offline alarms written (first to last `raised_at`)",
+                lambda r: f"{r['offline']:,} in {r['write_s']} s",
+            ),
+            (
+                "fire publish → SSE before the flood, p50 / p99 ms",
+                lambda r: (
+                    f"{r['fire_before'].get('p50')} / {r['fire_before'].get('p99')} "
+                    f"(n={r['fire_before']['n']})"
+                ),
+            ),
+            (
+                "fire publish → SSE during the flood, p50 / p99 / max ms",
+                lambda r: (
+                    f"{r['fire_during'].get('p50')} / {r['fire_during'].get('p99')} / "
+                    f"{r['fire_during'].get('max')} (n={r['fire_during']['n']}, "
+                    f"lost {r['lost']})"
+                ),
+            ),
+            ("SSE client dropped by the hub", lambda r: str(r["drops"])),
+            (
+                "longest `/healthz` round trip during the flood (before)",
+                lambda r: f"{r['healthz_max_ms']} ms ({r['healthz_calm_max_ms']} ms)",
+            ),
+            ("loop lag histogram", lambda r: r["hists"]["sitewatch_loop_lag_seconds"]),
+            (
+                "a new client's SSE snapshot after the flood",
+                lambda r: (
+                    f"{r['snapshot']['frames']:,} events, {r['snapshot']['bytes']:,} "
+                    f"bytes, {r['snapshot']['seconds']} s"
+                ),
+            ),
+        ]
+        for name, fn in rows:
+            text.append(f"| {name} | " + " | ".join(fn(r) for r in runs) + " |\n")
+        cmd = "python -m bench.flood" + (" --compare" if args.compare else "")
+        if args.devices != 30_000:
+            cmd += f" --devices {args.devices}"
+        text.append(f"\nCommand: `{cmd}`.\n")
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n")
+    with RESULTS.open("a") as out:
+        out.write("".join(text))
+    print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
