@@ -8,7 +8,8 @@ Prints readings/s of :func:`integrate` (hourly buckets); the roll-up's cost per 
 on the hot path and of writing its sums to a SQLite state store; the answers through
 ``EnergyReader.series`` / ``total`` from the roll-up: the measured hour by device and
 zone, a whole month (July, its day and month rows written as the roll-up writes them)
-by device, zone and system per day and month, and the month to date. ``--raw`` also
+by device, zone and system per day and month, and the month to date; for the month per
+day by device also what the API adds (ISO times, rounding, JSON body). ``--raw`` also
 times reading the points back out of an embedded SQLite store through
 ``EmbeddedSink.query`` (one query per device, as ``EnergyReader`` does without the
 roll-up) and the same sum as an SQL window. Nothing is kept: the stores are temporary.
@@ -25,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
-from gateway.clock import ManualClock
+from gateway.clock import ManualClock, iso_ms
 from gateway.figures.energy import EnergyReader, integrate
 from gateway.figures.rollup import FLUSH_BATCH, EnergyRollup
 from gateway.metrics import Metrics
@@ -205,7 +207,8 @@ async def bench_rollup(devices: int, minutes: int) -> None:
         await timed("the hour by zone, 1h", reader.series(*hour, "zone", "1h"))
         july = (JULY, JULY + 31 * DAY)
         await timed("July by device, 1mo", reader.series(*july, "device", "1mo"))
-        await timed("July by device, 1d", reader.series(*july, "device", "1d"))
+        per_day = await timed("July by device, 1d", reader.series(*july, "device", "1d"))
+        shape(per_day)
         await timed("July by zone, 1d", reader.series(*july, "zone", "1d"))
         await timed("July by system, 1d", reader.series(*july, "system", "1d"))
         await timed("July lighting total (scorecard)", reader.total(*july, "lighting"))
@@ -214,6 +217,22 @@ async def bench_rollup(devices: int, minutes: int) -> None:
             "August to date (2 days + 1 h) by zone, 1mo", reader.series(*mtd, "zone", "1mo")
         )
         eng.dispose()
+
+
+def shape(rows: list[dict]) -> None:
+    """What the API adds to an answer (``FiguresService.energy``: ISO times, rounding)
+    and its JSON body, timed apart from the answer itself."""
+    t = time.perf_counter()
+    items = [
+        {"key": r["key"], "start": iso_ms(r["start"]), "kwh": round(r["kwh"], 4)} for r in rows
+    ]
+    s = time.perf_counter() - t
+    t = time.perf_counter()
+    body = orjson.dumps({"items": items, "total": len(items)})
+    print(
+        f"    then the API's shaping (ISO times, rounding) {s:.3f} s, "
+        f"its JSON ({len(body) / 1e6:.1f} MB) {time.perf_counter() - t:.3f} s"
+    )
 
 
 class _NoRaw:

@@ -5,6 +5,8 @@ the raw readings; a crash repaired at the next start; bounds and fall-backs."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,12 +42,38 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path}/state.db")
-    migrate(eng)
-    yield eng
-    eng.dispose()
+PG_URL = os.environ.get(
+    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """The state store on SQLite, and on PostgreSQL in a schema of its own per run
+    (dropped at the end; skipped when the server does not answer)."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path}/state.db")
+        migrate(eng)
+        yield eng
+        eng.dispose()
+        return
+    schema = f"sw_energy_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # any failure to reach the server
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    eng = make_engine(PG_URL, schema=schema)
+    try:
+        migrate(eng)
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
 
 
 def readings() -> list[tuple[str, str, int, float]]:
@@ -117,6 +145,8 @@ async def test_ninety_days_same_kwh_as_the_raw_readings(
         (T0, T0 + DAYS * DAY, "system", "1mo"),
         (T0 + 39 * DAY, T0 + 42 * DAY, "device", "1h"),  # across the gap
         (T0 + 29 * DAY + 5 * H, T0 + 61 * DAY + 7 * H, "zone", "1mo"),  # hours, days, a month
+        (T0 + 29 * DAY + 5 * H, T0 + 61 * DAY + 7 * H, "device", "1d"),
+        (T0 + 29 * DAY + 5 * H, T0 + 61 * DAY + 7 * H, "system", "1d"),
     ]
     for start, end, by, step in cases:
         assert rollup_query.answers(rollup, start, end)
