@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         procs: list[subprocess.Popen[Any]] = []
         sse: SseTimes | None = None
         try:
-            gw.start()
+            gw.start(timeout=90)  # a loaded machine starts it slowly
             sse = SseTimes(gw.base)
             # the gateway's subscriptions are in place once a probe comes through
             c = publisher(broker.port, "lat-probe")

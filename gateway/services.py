@@ -5,7 +5,9 @@ engine (which owns device state), the alarm and ticket services, the outbox, the
 stage that glues them, the device registry view and the alarm fan-out — and wires their
 listeners. It starts nothing: the runtime (``gateway.runtime``) runs the site's periodic
 work (:meth:`SiteServices.tick`) and its outbox task. A process that serves several sites
-calls it once per site; nothing here is a module-level singleton. A new service (preventive
+calls it once per site; nothing here is a module-level singleton. What a site does not
+use is not imported (single sign-on's PyJWT only when it is configured): every module
+imported stays in the gateway's memory for its whole life. A new service (preventive
 maintenance, rounds, requests) is built here beside the others and joins ``tick``; the
 hot path (pipeline, rules stage) does not change.
 """
@@ -27,7 +29,6 @@ from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.outbox import MqttSender, Outbox
 from gateway.people import People
-from gateway.people.oidc_setup import oidc_from_settings
 from gateway.registry import Registry
 from gateway.requests import RequestService
 from gateway.requests.wiring import build_requests
@@ -105,27 +106,42 @@ def build_site(
     specs[LINK_RULE.id] = LINK_RULE
     alarms = AlarmService(db, specs, clock, site)
     outbox = Outbox(
-        db, clock, site_id, mqtt=mqtt, webhooks=s.webhook_urls, secret=s.webhook_secret,
-        backoff_max_s=s.outbox_backoff_max_s, timeout_s=s.webhook_timeout_s,
+        db,
+        clock,
+        site_id,
+        mqtt=mqtt,
+        webhooks=s.webhook_urls,
+        secret=s.webhook_secret,
+        backoff_max_s=s.outbox_backoff_max_s,
+        timeout_s=s.webhook_timeout_s,
     )
     tickets = TicketService(
-        db, specs, clock, site, site_id=site_id, alarms=alarms, outbox=outbox,
-        levels=ServiceLevels(s.ticket_sla), escalate_at=s.ticket_escalate_at,
+        db,
+        specs,
+        clock,
+        site,
+        site_id=site_id,
+        alarms=alarms,
+        outbox=outbox,
+        levels=ServiceLevels(s.ticket_sla),
+        escalate_at=s.ticket_escalate_at,
         complaint_reply_h=s.complaint_reply_h,
     )
     rules = RulesStage(engine, alarms, tickets, RuleStateStore(db, clock), clock, site_id)
     rules.restore()
     hub = Hub(on_delay=metrics.sse_delay.observe)
     people = People(db, clock)
-    people.oidc = oidc_from_settings(settings, clock, people.users)
+    if s.oidc_issuer or s.oidc_audience or s.oidc_jwks_url:
+        # single sign-on configured: PyJWT and its crypto (~9 MB) only then
+        from gateway.people.oidc_setup import oidc_from_settings
+
+        people.oidc = oidc_from_settings(settings, clock, people.users)
     people.users.sync_from_site(site)  # every crew member a user (idempotent)
     requests, notifier = build_requests(
         s, site, clock, db, tickets=tickets, outbox=outbox, alarms=alarms, specs=specs
     )
     maintenance = MaintenanceService(db, site, clock, tickets, devices=engine.devices)
-    rounds = build_rounds(
-        s, site, clock, db, tickets=tickets, notifier=notifier, site_id=site_id
-    )
+    rounds = build_rounds(s, site, clock, db, tickets=tickets, notifier=notifier, site_id=site_id)
     requests.photos = rounds.photos  # a request page's photo is kept like a round's
 
     def on_alarm_change(seq: int, alarm: dict[str, Any]) -> None:
@@ -138,8 +154,20 @@ def build_site(
 
     alarms.subscribe(on_alarm_change)
     return SiteServices(
-        site=site, site_id=site_id, db=db, pack=pack, engine=engine,
-        registry=Registry(engine.devices, clock), alarms=alarms, tickets=tickets,
-        outbox=outbox, rules=rules, hub=hub, people=people, requests=requests,
-        notifier=notifier, maintenance=maintenance, rounds=rounds,
+        site=site,
+        site_id=site_id,
+        db=db,
+        pack=pack,
+        engine=engine,
+        registry=Registry(engine.devices, clock),
+        alarms=alarms,
+        tickets=tickets,
+        outbox=outbox,
+        rules=rules,
+        hub=hub,
+        people=people,
+        requests=requests,
+        notifier=notifier,
+        maintenance=maintenance,
+        rounds=rounds,
     )

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from gateway.settings import ROLES, Settings, SettingsError, load_settings
 log = logging.getLogger("sitewatch")
 
 DEMO_BROKER_PORT = 11883
+#: the longest ``sitewatch run`` waits for the child making the first-run admin
+ADMIN_CHILD_TIMEOUT_S = 60.0
 # the demo's building has a bad day, so the control room has something to show
 DEMO_TOUR = (
     "lamp_failure@30",
@@ -172,13 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"sitewatch run: {exc}", file=sys.stderr)
         return 2
-    admin_password = rt.people.users.ensure_admin()
-    if admin_password is not None:  # shown once, here; never logged
-        print(
-            "sitewatch run: no admin could sign in; user 'admin' now has the password "
-            f"{admin_password}\n  change it: sitewatch users set-password admin",
-            flush=True,
-        )
+    _admin_notice(_ensure_admin(rt))
     log.info(
         "gateway for site %s: broker %s, store %s, API http://%s",
         settings.site,
@@ -187,6 +184,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.http_bind,
     )
     return _run_until_signal(rt.run)
+
+
+def _ensure_admin(rt: Any) -> str | None:
+    """The first-run admin (``UserService.ensure_admin``), made in a forked child where
+    the system has ``fork`` and the state store is a file or a server: hashing its
+    password is Argon2's 64 MiB, which would otherwise stay the gateway's peak memory
+    (VmHWM) for as long as it runs. The child takes new connections of the store
+    (SQLAlchemy's rule after a fork: ``dispose(close=False)``), prints what the user must
+    see itself and exits; the parent waits for it (at most ``ADMIN_CHILD_TIMEOUT_S``).
+    A child that fails or does not finish, or no fork: here."""
+    from sqlalchemy.pool import StaticPool
+
+    if not hasattr(os, "fork") or isinstance(rt.db.pool, StaticPool):  # in-memory SQLite
+        return rt.people.users.ensure_admin()  # type: ignore[no-any-return]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            rt.db.dispose(close=False)
+            _admin_notice(rt.people.users.ensure_admin())
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent does it again
+            log.exception("cannot make the first-run admin in a child process")
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + ADMIN_CHILD_TIMEOUT_S
+    done, status = os.waitpid(pid, os.WNOHANG)
+    while done == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:  # stuck (a store lock held elsewhere?): stopped, and done here
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        log.warning("the first-run admin's child did not finish; making it here")
+    elif os.waitstatus_to_exitcode(status) == 0:
+        return None  # told by the child, if there was anything to tell
+    return rt.people.users.ensure_admin()  # type: ignore[no-any-return]
+
+
+def _admin_notice(admin_password: str | None) -> None:
+    if admin_password is not None:  # shown once, here; never logged
+        print(
+            "sitewatch run: no admin could sign in; user 'admin' now has the password "
+            f"{admin_password}\n  change it: sitewatch users set-password admin",
+            flush=True,
+        )
 
 
 def _run_host(settings: Settings, mqtt_protocol: str) -> int:
