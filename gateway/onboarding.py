@@ -214,30 +214,14 @@ def write_site_file(path: str | Path, devices: Sequence[Device]) -> Site:
 
 
 def register(engine: Any, site: Site, devices: Sequence[Device]) -> Site:
-    """Place ``devices`` in the running engine; returns the updated site (the caller
-    keeps it as the runtime's site). Runs on the event loop, like every state change."""
+    """Place ``devices`` in the running engine (:meth:`rules.engine.RuleEngine.place`);
+    returns the updated site (the caller keeps it as the runtime's site). Runs on the
+    event loop, like every state change."""
     new = merged_site(site, devices)
     known = engine.devices
     for d in devices:
         st = known.get(d.id)
         if st is not None and st.system != d.system:
             raise Conflict(f"{d.id!r} already reports as a {st.system} device")
-    engine.site = new  # a device registered from now on takes its entry in the site
-    fresh = {
-        d.id: {"site": new.site, "system": d.system.value, "zone": d.zone}
-        for d in devices
-        if d.id not in known
-    }
-    if fresh:
-        engine.restore({"devices": fresh})
-    for d in devices:
-        if d.id in fresh:
-            continue
-        st = known[d.id]
-        st.zone = d.zone
-        st.name = d.display_name
-        st.type = d.type
-        st.interval_s = d.interval_s
-        st.in_site_file = True
-    engine.mark_dirty(d.id for d in devices)
+    engine.place(new, [d.id for d in devices])
     return new

@@ -85,6 +85,12 @@ class DeviceState:
     def update(self, values: dict[str, Value], ts: int) -> list[str] | None:
         """Take a reading's values at device time ``ts``; returns the late fields (older
         than the latest value of that field), or ``None`` when every field was fresh."""
+        if ts >= self.clock:
+            # no field has a value newer than the device's newest timestamp: all fresh
+            self.values.update(values)
+            self.ts.update(dict.fromkeys(values, ts))
+            self.clock = ts
+            return None
         vals, tss = self.values, self.ts
         late: list[str] | None = None
         for f, x in values.items():

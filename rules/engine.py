@@ -69,7 +69,7 @@ class RuleEngine(OfflineJudge, EngineState):
         dev = self._heard(t, t.zone)
         hits: list[RuleHit] = []
         ts = t.ts_ms
-        if dev.offline:
+        if dev.offline_on:  # an offline alarm of the device is active: it speaks again
             self._offline_heard(dev, ts, hits)
         late = dev.update(t.values, ts)
         if dev.stats:
@@ -95,18 +95,25 @@ class RuleEngine(OfflineJudge, EngineState):
             if dev.derived:
                 fresh = self._derive(dev, fresh, ts)
             rules = self._rules_for(dev, fresh)
+        states, values = dev.states, dev.values
         for r in rules:
-            if r.kind == "telemetry":
-                self._eval(r, dev, ts, hits)
-            else:
+            if r.kind != "telemetry":
                 self._event_clear_by_values(r, dev, ts, hits)
+                continue
+            st = states.get(r.index)
+            if st is None or (not st.active and st.pending is None):
+                # the usual answer: nothing pending and the condition not true: no change
+                when = r.when
+                if when is None or when.fn(values, dev) is not True:
+                    continue
+            self._eval(r, dev, ts, hits)
         return hits
 
     def on_event(self, e: Event) -> list[RuleHit]:
         dev = self._heard(e, e.zone)
         hits: list[RuleHit] = []
         ts = e.ts_ms
-        if dev.offline:
+        if dev.offline_on:
             self._offline_heard(dev, ts, hits)
         dev.saw(ts)
         for r in self._event_clear.get(e.type, ()):

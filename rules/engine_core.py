@@ -26,7 +26,7 @@ two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from statistics import median
 from typing import Any
 
@@ -99,9 +99,10 @@ class EngineCore:
         dev.heard(m.received_ms)
         if m.__class__ is Status:
             return dev
-        seen = self._learning.get(dev.id)
-        if seen is not None:
-            self._learn(dev, seen, m.received_ms)
+        if self._learning:
+            seen = self._learning.get(dev.id)
+            if seen is not None:
+                self._learn(dev, seen, m.received_ms)
         if m.zone is None:  # type: ignore[union-attr]
             if m.__class__ is Event and m.point is not None:  # type: ignore[union-attr]
                 pd = self._devices.get(m.point)  # type: ignore[union-attr, arg-type]
@@ -138,6 +139,16 @@ class EngineCore:
         else:
             dev = EngineDevice(did, site, system, zone, None, None, DEFAULT_INTERVAL_S)
             self._learning[did] = []
+        self._fit(dev)
+        self._devices[did] = dev
+        self._next_silence = 0
+        return dev
+
+    def _fit(self, dev: EngineDevice) -> None:
+        """Give ``dev`` the rules of its system and type: the field index, the history
+        windows, the derived values, and one offline key per offline rule (a key kept
+        from before, with its alarm, where the rule still applies; an active one of a
+        rule that no longer applies is kept until it clears)."""
         idx = self._index_cache.get((dev.system, dev.type))
         if idx is None:
             index: dict[str, list[Rule]] = {}
@@ -161,14 +172,66 @@ class EngineCore:
             idx = ({f: tuple(rs) for f, rs in index.items()}, hist)
             self._index_cache[(dev.system, dev.type)] = idx
         dev.index, dev.hist_win = idx
+        dev.cache.clear()
         dev.derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
+        old = {r.index: st for r, _t, st in dev.offline}
+        dev.offline = []
         for r in self._offline_rules:
-            if r.applies_to(dev.system, dev.type):
+            st = old.pop(r.index, None)
+            if r.applies_to(dev.system, dev.type) or (st is not None and st.active):
                 timeout = max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms)
-                dev.offline.append((r, timeout, KeyState(r, dev, None, dev.zone)))
-        self._devices[did] = dev
-        self._next_silence = 0
-        return dev
+                dev.offline.append((r, timeout, st or KeyState(r, dev, None, dev.zone)))
+
+    def place(self, site: Site, devices: Iterable[str]) -> None:
+        """Onboarding: ``site`` is the engine's site with entries added for ``devices``.
+
+        The engine takes ``site`` as its own, and each of ``devices`` its entry: a device
+        not yet known is registered from it; one already heard on the wire (registered
+        without an entry) takes the entry's zone, type, name and interval: its rules
+        follow the type, its offline timeouts the interval (it stops learning one), and
+        its rules' keys (an alarm active now included: it clears in the new zone) the zone.
+        The devices are marked changed (saved with the state). ``ValueError`` (and
+        nothing changed) when ``site`` is another site or time zone, a device has no
+        entry in it, or a known device reports as another system than its entry's."""
+        if site.site != self.site.site or site.timezone != self.site.timezone:
+            raise ValueError(f"site {site.site} ({site.timezone}) is not this engine's site")
+        entries = []
+        for did in devices:
+            sd = site.device(did)
+            if sd is None:
+                raise ValueError(f"{did!r} has no entry in the site")
+            dev = self._devices.get(did)
+            if dev is not None and dev.system != sd.system:
+                raise ValueError(f"{did!r} already reports as a {dev.system} device")
+            entries.append(sd)
+        self.site = site
+        for sd in entries:
+            dev = self._devices.get(sd.id)
+            if dev is None:
+                self._add_device(sd.id, site.site, sd.system, sd.zone)
+            else:
+                self._assign(dev, sd.zone, sd.type, sd.display_name, sd.interval_s)
+            self._dirty.add(sd.id)
+
+    def _assign(
+        self, dev: EngineDevice, zone: str, dtype: str, name: str, interval_s: float
+    ) -> None:
+        dev.in_site_file = True
+        dev.name = name
+        dev.zone = zone
+        if dev.type != dtype:
+            dev.type = dtype
+            self._fit(dev)
+        self._know_interval(dev, interval_s)
+        keys = [st for _r, _t, st in dev.offline]
+        keys.extend(dev.states.values())
+        for st in keys:
+            if st.active:  # counted by zone for the guards: moved with it
+                self._track(st, -1)
+                st.zone = zone
+                self._track(st, +1)
+            else:
+                st.zone = zone
 
     def interval_known(self, did: str) -> bool:
         """A registered device whose interval is known (site file, or learned)."""
@@ -239,6 +302,8 @@ class EngineCore:
         return self._g_site[g.rule] > 0
 
     def _track(self, st: KeyState, delta: int) -> None:
+        """Count ``st`` becoming active (``delta`` +1) or not (-1): in the guards' counters,
+        the windowed keys and the device's active offline keys."""
         rid = st.rule.id
         zc = self._g_zone.get(rid)
         if zc is not None:
@@ -254,6 +319,8 @@ class EngineCore:
                 self._windowed[st.key] = st
             else:
                 self._windowed.pop(st.key, None)
+        if st.rule.kind == "offline":
+            st.dev.offline_on += delta
 
     def _unpend(self, st: KeyState) -> None:
         st.pending = None

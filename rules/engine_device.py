@@ -83,6 +83,7 @@ class EngineDevice(DeviceState):
         "silent_since",
         "derived",
         "stats",
+        "offline_on",
     )
 
     def __init__(
@@ -108,6 +109,7 @@ class EngineDevice(DeviceState):
         self.silent_since: int | None = None  # never heard from: silence counted from here
         self.derived: tuple[Any, ...] = ()  # the pack's Derived values that apply here
         self.stats: dict[tuple[str, int, str], float | None] = {}  # window_stat, this reading
+        self.offline_on = 0  # how many of its offline keys are active (a message clears them)
 
     def change(self, field: str, window_ms: int, per_minute: bool) -> float | None:
         """Change of ``field`` over the last ``window_ms`` (per minute if asked)."""

@@ -111,7 +111,11 @@ def field_value(name: str, dflt: Any) -> Fn:
 
 
 def field_truth(name: str, dflt: Any) -> Fn:
-    return lambda v, d: truth(v.get(name, dflt))
+    def f_truth(v: Mapping[str, Any], d: Any) -> Any:
+        x = v.get(name, dflt)
+        return x if x.__class__ is bool else truth(x)  # a boolean field is its own truth
+
+    return f_truth
 
 
 def truth_of(fn: Fn) -> Fn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -431,6 +431,10 @@ class Site(_Strict):
         return None
 
     def _by_id(self) -> dict[str, Device]:
-        if self._devices_by_id is None:
-            self._devices_by_id = {d.id: d for d in self.devices}
-        return self._devices_by_id
+        # read from pydantic's store of private attributes directly: ``self._devices_by_id``
+        # goes through BaseModel.__getattr__ (tens of µs: the engine asks per new device)
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        by_id: dict[str, Device] | None = private.get("_devices_by_id")
+        if by_id is None:
+            by_id = private["_devices_by_id"] = {d.id: d for d in self.devices}
+        return by_id

@@ -8,7 +8,9 @@ message, :meth:`AdapterDecoder.decode`:
    :class:`gateway.decode.ContractDecoder`;
 2. otherwise tries the adapters' filters in file order; the first that matches decodes the
    message, and a message it cannot map becomes a :class:`~rules.model.Rejected` with
-   reason ``adapter:<name>:<why>``;
+   reason ``adapter:<name>:<why>``. The adapter a topic went to is remembered for the
+   next message on that topic (topics of at most 256 characters, at most
+   ``MAX_REMEMBERED`` of them; past that the filters are tried each time);
 3. a topic no filter matches goes to the contract's decoder too (which rejects it as
    ``bad_topic``).
 
@@ -27,12 +29,13 @@ import logging
 import re
 from collections.abc import Sequence
 
-from gateway.adapters.base import Adapter
+from gateway.adapters.base import MAX_REMEMBERED, Adapter
 from gateway.adapters.units import Unmappable
 from gateway.decode import ContractDecoder
 from rules.model import Message, Rejected
 
 log = logging.getLogger("gateway.adapters")
+_ROUTED_TOPIC_MAX = 256
 
 
 def compile_filter(topic_filter: str) -> tuple[str, re.Pattern[str]]:
@@ -63,7 +66,7 @@ def compile_filter(topic_filter: str) -> tuple[str, re.Pattern[str]]:
 class AdapterDecoder:
     """A :class:`gateway.stages.Decoder`: the adapters first, the contract's for the rest."""
 
-    __slots__ = ("site", "adapters", "contract", "_routes", "_own", "_logged")
+    __slots__ = ("site", "adapters", "contract", "_routes", "_routed", "_own", "_logged")
 
     def __init__(self, site: str, adapters: Sequence[Adapter]) -> None:
         self.site = site
@@ -71,6 +74,7 @@ class AdapterDecoder:
         self.contract = ContractDecoder(site)
         self._own = "sitewatch/"
         self._routes = tuple((*compile_filter(a.spec.topic), a) for a in self.adapters)
+        self._routed: dict[str, Adapter] = {}  # topic -> the adapter whose filter matched
         self._logged: set[tuple[str, str]] = set()
 
     def topic_filters(self) -> list[str]:
@@ -83,10 +87,9 @@ class AdapterDecoder:
         adapter: Adapter | None = None
         try:
             if not topic.startswith(self._own):
-                for literal, rx, a in self._routes:
-                    if topic.startswith(literal) and rx.fullmatch(topic):
-                        adapter = a
-                        return a.decode(topic, payload, now_ms)
+                adapter = self._routed.get(topic) or self._route(topic)
+                if adapter is not None:
+                    return adapter.decode(topic, payload, now_ms)
             return self.contract.decode(topic, payload, now_ms)
         except Unmappable as u:
             name = adapter.name if adapter is not None else "-"
@@ -105,6 +108,14 @@ class AdapterDecoder:
             except Exception:  # noqa: BLE001 - not even bytes
                 raw = b""
             return Rejected(str(topic), raw, f"adapter:{name}:internal", detail, now_ms)
+
+    def _route(self, topic: str) -> Adapter | None:
+        for literal, rx, a in self._routes:
+            if topic.startswith(literal) and rx.fullmatch(topic):
+                if len(topic) <= _ROUTED_TOPIC_MAX and len(self._routed) < MAX_REMEMBERED:
+                    self._routed[topic] = a
+                return a
+        return None
 
     def _log_once(self, name: str, exc: Exception, topic: str) -> None:
         key = (name, type(exc).__name__)

@@ -91,6 +91,11 @@ class Tasmota(Adapter):
         if not isinstance(raw, str):
             return now_ms
         if self._tz is None:
+            text = raw.strip()
+            if not text.endswith(("Z", "z")) and not (
+                len(text) > 6 and text[-6] in "+-" and text[-3] == ":"
+            ):
+                return now_ms  # no offset, so not RFC 3339: a local time in an unknown zone
             try:
                 return ts_ms(raw, "iso", now_ms)
             except Unmappable as u:

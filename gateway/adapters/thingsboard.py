@@ -82,11 +82,15 @@ class ThingsBoard(Adapter):
         return out
 
     def _flatten(self, values: dict[str, Value], prefix: str, obj: dict[str, Any]) -> None:
+        put = self.put
         for k, v in obj.items():
-            if isinstance(v, dict):
+            cls = v.__class__
+            if (cls is float and v - v == 0.0) or cls is bool:  # a finite float or a boolean
+                put(values, prefix + k, v)
+            elif isinstance(v, dict):
                 if len(prefix) < 128:
                     self._flatten(values, f"{prefix}{k}.", v)
             elif scalar(v) is not None:
-                self.put(values, prefix + k, v)
+                put(values, prefix + k, v)
             elif not isinstance(v, list) and v is not None:
                 raise Unmappable("bad_value", f"{prefix}{k}: not a contract value")

@@ -70,6 +70,8 @@ def converter(name: str) -> Callable[[Any], float]:
         ) from None
 
     def convert(v: Any) -> float:
+        if v.__class__ is float and v - v == 0.0:  # a finite float: what _num lets through
+            return round(fn(v), 6)
         return round(fn(_num(v)), 6)
 
     return convert
