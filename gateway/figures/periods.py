@@ -78,10 +78,13 @@ def trailing_months(year: int, month: int, n: int = TREND_PERIODS) -> list[tuple
     return [add_months(year, month, i) for i in range(-(n - 1), 1)]
 
 
-def buckets(start_ms: int, end_ms: int, step: str, tz: ZoneInfo) -> list[tuple[int, int]]:
+def buckets(
+    start_ms: int, end_ms: int, step: str, tz: ZoneInfo, limit: int | None = None
+) -> list[tuple[int, int]]:
     """``[start, end)`` cut at site-local hour, day or month boundaries: ``(b0, b1)``
     pairs, the first and last clipped to ``start`` and ``end``. A day is a calendar day
-    (23 or 25 hours across a daylight-saving change)."""
+    (23 or 25 hours across a daylight-saving change). With ``limit``, it stops after
+    ``limit + 1`` pairs (enough to tell a caller the range has too many)."""
     if step not in STEPS:
         raise Invalid(f"step must be one of {', '.join(STEPS)}, not {step!r}")
     if end_ms <= start_ms:
@@ -100,6 +103,8 @@ def buckets(start_ms: int, end_ms: int, step: str, tz: ZoneInfo) -> list[tuple[i
         b1 = min(end_ms, int(nxt.timestamp() * 1000))
         if b1 > b0:
             out.append((b0, b1))
+            if limit is not None and len(out) > limit:
+                break
         b0 = max(b0, b1)
         cur = nxt
     return out

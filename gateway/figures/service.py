@@ -86,7 +86,7 @@ class Figures:
     async def energy(self, start_ms: int, end_ms: int, by: str, step: str) -> dict[str, Any]:
         if by not in ENERGY_GROUPS or step not in STEPS or end_ms <= start_ms:
             raise Invalid(f"bad energy query; accepted: {ACCEPTED_ENERGY}")
-        if len(buckets(start_ms, end_ms, step, self.site.tz)) > MAX_BUCKETS:
+        if len(buckets(start_ms, end_ms, step, self.site.tz, MAX_BUCKETS)) > MAX_BUCKETS:
             raise Invalid(f"too many steps; accepted: {ACCEPTED_ENERGY}")
         if self.energy_reader is None:
             return {"items": [], "total": 0, "note": "no time-series store to read power from"}
