@@ -117,6 +117,103 @@ def store_part(n: int) -> dict[str, float]:
     return out
 
 
+# ------------------------------------------------------------- ticks, in process
+def ticks_part(n: int, ticks: int = 20) -> dict[str, float]:
+    """The per-second ticks of the tickets and the notifier at ``n`` active offline
+    alarms (SQLite file): as now (the walks only when something may be due) and with the
+    walks of every active alarm at each tick, as before."""
+    import gateway.notify.notifier as nt
+    import gateway.tickets.intake as ti
+    from gateway.alarms import AlarmService
+    from gateway.clock import ManualClock
+    from gateway.notify.notifier import Notifier
+    from gateway.notify.profiles import Profiles
+    from gateway.site import load_site
+    from gateway.store.db import open_store
+    from gateway.tickets import TicketService
+    from rules.model import RuleHit
+    from rules.pack import load_packs
+
+    specs = dict(load_packs("default").specs)
+    site = load_site()
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
+        engine = open_store(f"sqlite:///{d}/state.db")
+        clock = ManualClock(1_800_000_000.0)
+        alarms = AlarmService(engine, specs, clock, site)
+        tickets = TicketService(engine, specs, clock, site, alarms=alarms)
+        notifier = Notifier(
+            engine, clock, site, Profiles(engine, clock), None, specs=specs, alarms=alarms
+        )
+        hits = [
+            RuleHit(
+                rule="device.offline",
+                site=SITE,
+                system="lighting",
+                device=f"{FLOOD_PREFIX}{i:05d}",
+                point=None,
+                active=True,
+                ts_ms=clock.now_ms(),
+                value="offline",
+                zone="car-park",
+            )
+            for i in range(n)
+        ]
+        for i in range(0, n, alarms.write_batch):
+            part = hits[i : i + alarms.write_batch]
+            made = alarms.apply_many(part)
+            tickets.on_hits([(h, a.id if a else None) for h, a in zip(part, made, strict=True)])
+        assert len(alarms.active_alarms()) == n
+        tickets.tick()
+        notifier.tick(clock.now_ms())  # the first ticks walk (as after a restart)
+        for how, before in (("now", False), ("as before", True)):
+            saved = ti.Intake._due_on_alarms, nt.WALK_EVERY_MS
+            if before:  # the old walk each tick
+                ti.Intake._due_on_alarms = _walk_as_before  # type: ignore[method-assign]
+                nt.WALK_EVERY_MS = 0
+                notifier._walk_at = 0
+            try:
+                for name, fn in (
+                    ("tickets", lambda: tickets.tick()),
+                    ("notifier", lambda: notifier.tick(clock.now_ms())),
+                ):
+                    spent = []
+                    for _ in range(ticks):
+                        clock.advance(1)
+                        t = time.perf_counter()
+                        fn()
+                        spent.append(time.perf_counter() - t)
+                    ms = statistics.mean(spent) * 1000
+                    out[f"{name}_{how}_ms"] = ms
+                    print(
+                        f"ticks at {n:,} active alarms, {name} {how}: {ms:.2f} ms/tick", flush=True
+                    )
+            finally:
+                ti.Intake._due_on_alarms, nt.WALK_EVERY_MS = saved  # type: ignore[method-assign]
+            t = time.perf_counter()
+            alarms.active_alarms()
+        out["active_alarms_ms"] = (time.perf_counter() - t) * 1000
+        print(f"one active_alarms() call: {out['active_alarms_ms']:.2f} ms", flush=True)
+        # 30 minutes on: every device's delayed crew is due at once
+        clock.advance(1800)
+        spent, opened = [], 0
+        for _ in range(ticks):
+            clock.advance(1)
+            t = time.perf_counter()
+            opened += len(tickets.tick())
+            spent.append(time.perf_counter() - t)
+        out["due_tick_max_ms"] = max(spent) * 1000
+        out["due_tick_mean_ms"] = statistics.mean(spent) * 1000
+        out["due_per_tick"] = opened / ticks
+        print(
+            f"delayed crews due at {n:,} alarms: {opened / ticks:.1f} tickets a tick, "
+            f"{out['due_tick_mean_ms']:.1f} ms a tick (longest {out['due_tick_max_ms']:.1f} ms)",
+            flush=True,
+        )
+        engine.dispose()
+    return out
+
+
 # ------------------------------------------------------------------------- end to end
 def serve(n: int, trigger: Path, one_by_one: bool) -> int:
     """The gateway of the end-to-end part (run in a subprocess): ``sitewatch run``'s own
@@ -133,6 +230,8 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
     _setup_logging(False)
     if one_by_one:
         rs.FLOOD_HITS = 10**9
+    if os.environ.get("FLOOD_TICKETS") == "before":
+        _tickets_as_before()
     rt = build_runtime(load_settings(None))
     rt.people.users.ensure_admin()
     engine = rt.services.engine
@@ -171,6 +270,46 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
         prof.enable()
         signal.signal(signal.SIGUSR1, lambda *_: prof.dump_stats(profile))
     return _run_until_signal(rt.run)
+
+
+def _tickets_as_before() -> None:
+    """The ticket side as before issue 10's ticket work, for ``--compare-tickets``: every
+    hit runs its transaction (no open-ticket index), a flood's hits reach the tickets one
+    call each, and the tickets' and notifier's ticks walk every active alarm each second."""
+    import gateway.notify.notifier as nt
+    import gateway.rules_stage as rs
+    import gateway.tickets.intake as ti
+
+    ti.Intake._settled = lambda *_a, **_k: False  # type: ignore[method-assign]
+    ti.Intake._due_on_alarms = _walk_as_before  # type: ignore[method-assign]
+    nt.WALK_EVERY_MS = 0
+    rs.RulesStage._dispatch_flood = rs.RulesStage._dispatch  # type: ignore[method-assign]
+
+
+def _walk_as_before(self: Any, now: int, room: int) -> list[Any]:
+    """``Intake._due_on_alarms`` as it was: every active alarm walked at each tick."""
+    from gateway.tickets.intake import _hit_of
+
+    alarms = self._life.alarms
+    if alarms is None:
+        return []
+    todo: list[Any] = []
+    active = alarms.active_alarms()
+    live = {a.id for a in active}
+    self._dispatched = {k for k in self._dispatched if k[0] in live}
+    for a in active:
+        spec = self._specs.get(a.rule)
+        if spec is None or a.id is None:
+            continue
+        since = a.activated_at_ms
+        for c in spec.crews_for(a.system):
+            key = (a.id, since, c.crew)
+            if key in self._dispatched or now < since + c.after_s * 1000:
+                continue
+            if len(todo) >= room:
+                return todo
+            todo.append((spec, _hit_of(a), c.crew, a.id, key))
+    return todo
 
 
 class FloodGateway(GatewayProc):
@@ -370,8 +509,12 @@ def snapshot_size(base: str, quiet_s: float = 3.0) -> dict[str, float]:
     return {"frames": frames, "bytes": size, "seconds": round(last - t0, 2)}
 
 
-def e2e_part(args: argparse.Namespace, one_by_one: bool) -> dict[str, Any]:
+def e2e_part(
+    args: argparse.Namespace, one_by_one: bool, tickets_before: bool = False
+) -> dict[str, Any]:
     how = "one transaction per alarm" if one_by_one else "batched"
+    if tickets_before:
+        how += ", tickets as before"
     print(f"-- end to end, {how}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
         tmp = Path(d)
@@ -384,6 +527,8 @@ def e2e_part(args: argparse.Namespace, one_by_one: bool) -> dict[str, Any]:
             "SITEWATCH_MQTT_URL": broker.url,
             "SITEWATCH_MQTT_CLIENT_ID": "flood-gw",
         }
+        if tickets_before:
+            env["FLOOD_TICKETS"] = "before"
         if args.influx:
             (tmp / "influx").mkdir()
             influx = start_influxd(tmp / "influx")
@@ -507,6 +652,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="end to end also with one transaction per alarm, before batched",
     )
+    ap.add_argument(
+        "--compare-tickets",
+        action="store_true",
+        help="end to end also with the ticket side as before its flood work, first",
+    )
+    ap.add_argument("--skip-ticks", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     ap.add_argument("--serve", nargs=2, metavar=("N", "TRIGGER"), help=argparse.SUPPRESS)
     ap.add_argument("--one-by-one", action="store_true", help=argparse.SUPPRESS)
@@ -514,8 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         return serve(int(args.serve[0]), Path(args.serve[1]), args.one_by_one)
     store = None if args.skip_store else store_part(args.devices)
+    if not args.skip_ticks:
+        ticks_part(args.devices)
     runs = []
     if not args.skip_e2e:
+        if args.compare_tickets:
+            runs.append(e2e_part(args, False, tickets_before=True))
         for one in [True, False] if args.compare else [False]:
             runs.append(e2e_part(args, one))
     if not args.no_write:

@@ -47,6 +47,8 @@ RULE_STATE_RETRY_S = 1.0
 DEVICE_STATE_PREFIX = "device:"
 #: hits of one tick from this many on are a flood: written in batches (gateway.alarms.batch)
 FLOOD_HITS = 100
+#: a flood's hits gathered for the tickets at most, before they are handed over
+FLOOD_TICKETS_MAX = 500
 
 
 class _Alarms(Protocol):
@@ -96,6 +98,10 @@ class RulesStage:
         self._saved_at = 0.0
         self._dirty = False
         self._deferred: asyncio.TimerHandle | None = None
+        self._closed = False
+        # a flood's hits on their way to the tickets (``_dispatch_flood``)
+        self._flood_tickets: list[tuple[RuleHit, int | None]] = []
+        self._flood_handle: asyncio.Handle | None = None
 
     # -- start --------------------------------------------------------------------------
     def restore(self) -> None:
@@ -152,12 +158,46 @@ class RulesStage:
 
     def _dispatch(self, hit: RuleHit, alarm: Any) -> None:
         """The hit to its tickets, once its alarm is written (``alarm``: it, or None)."""
+        if self._flood_tickets:
+            self._flush_flood_tickets()  # a flood's earlier hits reach their tickets first
         if self.tickets is not None:
             try:
                 self.tickets.on_hit(hit, alarm.id if alarm is not None else None)
             except Exception:  # noqa: BLE001
                 self.errors += 1
                 log.exception("cannot dispatch tickets for %s %s", hit.rule, hit.device)
+
+    def _dispatch_flood(self, hit: RuleHit, alarm: Any) -> None:
+        """A flood's hit to its tickets: gathered, and handed over together once the
+        alarm backlog lets the loop run (``TicketService.on_hits``: one transaction per
+        batch, none for hits with nothing to write), in order with any later hit."""
+        on_hits = getattr(self.tickets, "on_hits", None)
+        if on_hits is None:
+            self._dispatch(hit, alarm)
+            return
+        self._flood_tickets.append((hit, alarm.id if alarm is not None else None))
+        if len(self._flood_tickets) >= FLOOD_TICKETS_MAX:
+            self._flush_flood_tickets()
+        elif self._flood_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a flush at shutdown): at once
+                self._flush_flood_tickets()
+                return
+            self._flood_handle = loop.call_soon(self._flush_flood_tickets)
+
+    def _flush_flood_tickets(self) -> None:
+        if self._flood_handle is not None:
+            self._flood_handle.cancel()
+            self._flood_handle = None
+        items, self._flood_tickets = self._flood_tickets, []
+        if not items or self.tickets is None:
+            return
+        try:
+            self.tickets.on_hits(items)  # type: ignore[attr-defined]
+        except Exception as e:  # noqa: BLE001
+            self.errors += int(getattr(e, "failed", 1))
+            log.exception("cannot dispatch tickets for %d hits of a flood", len(items))
 
     def tick(self, now_ms: int) -> None:
         """Complete delays on the clock, end time windows, judge silence. A flood (at
@@ -168,7 +208,7 @@ class RulesStage:
         submit = getattr(self.alarms, "submit", None)
         if submit is not None and len(hits) >= FLOOD_HITS:
             self._dirty = True
-            submit(hits, self._dispatch)
+            submit(hits, self._dispatch_flood)
             return
         for h in hits:
             self.apply(h)
@@ -251,7 +291,7 @@ class RulesStage:
             self._dirty = True
             self.failures += 1
             log.exception("cannot save the rule engine's state; acknowledgements wait")
-            if self._deferred is None:
+            if self._deferred is None and not self._closed:  # closed: nobody to release
                 try:
                     loop = asyncio.get_running_loop()
                 except RuntimeError:  # no loop (shutdown): nothing more to release
@@ -266,11 +306,14 @@ class RulesStage:
             self.release()
 
     def close(self) -> None:
-        """On shutdown: cancel a deferred save and save now."""
+        """On shutdown: cancel a deferred save and save now (once: a save that fails
+        now, e.g. refused by the fence of a lease lost, is not tried again)."""
+        self._closed = True
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
         flush = getattr(self.alarms, "flush", None)
         if flush is not None:
             flush()  # a flood's hits still waiting are written before the last save
+        self._flush_flood_tickets()
         self.save(force=True)

@@ -91,7 +91,7 @@ class Figures:
         if self.energy_reader is None:
             return {"items": [], "total": 0, "note": "no time-series store to read power from"}
         rows = await self.energy_reader.series(start_ms, end_ms, by, step)
-        starts: dict[int, str] = {}  # a few distinct starts for up to 310,000 items: once each
+        starts: dict[int, str | None] = {}  # few distinct starts for 310,000 items: once each
         items = []
         for r in rows:
             t = r["start"]

@@ -7,6 +7,7 @@ The package, by the part of a ticket's life each module holds:
 - ``lifecycle``: moves along the life, the closed-loop check, alarms out of service;
 - ``assign``: who of a crew takes a ticket; ``sla``: clocks, breaches, escalation;
 - ``store``: a ticket operation's transaction; ``queries``, ``kpis``: reading back;
+- ``index``: the open tickets in memory (by rule and device; by due time for the tick);
 - ``links``: :class:`AlarmLink`, all that tickets ask of alarms;
 - ``preventive``: a plan's occurrences opened as tickets, checklists answered, costs;
   ``checklist``: the checklist items' kinds, answers and what resolving needs;

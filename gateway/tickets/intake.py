@@ -4,8 +4,13 @@
 with crews (``RuleSpec.crews_for(system)``) sends a ticket to each crew: at once for a
 crew with ``after_s == 0``; for a delayed crew once the rule's alarm has been active
 ``after_s`` seconds (a dispatch that never happens if the alarm clears or closes first).
-Delays are judged at each tick from the active alarms (their ``activated_at``), so they
-survive a restart. A ticket-only rule (``raises: ticket``, e.g. ``hvac.filter_clogged``)
+Delays are judged from the active alarms (their ``activated_at``), so they survive a
+restart: the tick walks them into a heap of due times at its first run, when a new
+activation's delay runs out and at least once a minute, and between walks takes what is
+due off the heap (a crew whose alarm cleared or ended meanwhile is skipped), at most
+``DUE_MAX`` a tick: the delayed crews of a flood's 30,000 offline devices come due in the
+same second and are opened over the next ticks, not in one transaction that holds the
+loop. A ticket-only rule (``raises: ticket``, e.g. ``hvac.filter_clogged``)
 has no alarm: its hits open tickets directly. One open ticket per (rule, device, crew)
 (the database enforces it): a hit while one is open links the alarm to it. When the
 rule's condition clears (the clearing ``RuleHit``) the ticket records that its condition
@@ -14,6 +19,11 @@ and a rule ticket resolved once its condition is already normal closes at once. 
 fault (rule, device, crew) within ``repeat_window_days`` (30) of its last ticket closing
 opens a new ticket with ``repeat_of`` = that ticket.
 
+A hit with nothing to write (the open tickets, ``gateway.tickets.index``, already say
+what it would write, e.g. a ``device.offline`` whose crews come after 30 minutes) costs
+no transaction; :meth:`Intake.on_hits` writes a flood's other hits in transactions of
+``INTAKE_BATCH``.
+
 **Tickets from people** (:meth:`Intake.create`): routed by category (see
 ``gateway.tickets.model``). A repair request must name a device of the site (else
 :class:`Invalid`).
@@ -21,14 +31,19 @@ opens a new ticket with ``repeat_of`` = that ticket.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import heapq
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from gateway.errors import Invalid
 from gateway.people.audit import Audit, audit_detail
 from gateway.site import Site
 from gateway.store import journal as jr
+from gateway.tickets.index import OpenTickets
 from gateway.tickets.lifecycle import Lifecycle
+from gateway.tickets.links import AlarmLink, AlarmView
 from gateway.tickets.model import (
     CATEGORIES,
     CATEGORY_CREW,
@@ -42,7 +57,50 @@ from gateway.tickets.store import TicketTx
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import PRIORITIES, TicketCategory, TicketSource, TicketStatus
 
+log = logging.getLogger(__name__)
 R = TypeVar("R")
+_Op = Callable[[TicketTx], list[TicketDict]]
+#: hits with something to write per transaction of :meth:`Intake.on_hits`
+INTAKE_BATCH = 100
+#: delayed dispatches opened per tick at most (the rest at the next ticks), and the
+#: time their transaction should take (its size is learned from the last ones)
+DUE_MAX = 50
+DUE_TARGET_S = 0.025
+#: the active alarms are walked for delayed crews at least this often (a safety net)
+WALK_EVERY_MS = 60_000
+
+
+def _hit_of(a: AlarmView) -> RuleHit:
+    """The hit a delayed crew's ticket is opened from: its alarm's."""
+    return RuleHit(
+        rule=a.rule,
+        site=a.site,
+        system=a.system or "",
+        device=a.device,
+        point=a.point or None,
+        active=True,
+        ts_ms=a.source_ts_ms,
+        value=a.value,
+        zone=a.zone,
+        message=a.message,
+    )
+
+
+def _all(ops: Sequence[_Op]) -> _Op:
+    """One operation doing ``ops`` in order."""
+    return lambda ttx: [t for op in ops for t in op(ttx)]
+
+
+class IntakeErrors(Exception):
+    """``failed`` hits of :meth:`Intake.on_hits` could not be written (logged); the
+    others were: ``tickets``."""
+
+    def __init__(self, failed: int, tickets: list[TicketDict]) -> None:
+        super().__init__(f"{failed} hit(s) could not reach their tickets")
+        self.failed = failed
+        self.tickets = tickets
+
+
 #: (spec, hit, crew, alarm id, (alarm id, activated at, crew) or None)
 _Due = tuple[RuleSpec, RuleHit, str, int | None, tuple[int, int, str] | None]
 
@@ -60,6 +118,7 @@ class Intake:
         site: Site,
         life: Lifecycle,
         run: Runner,
+        index: OpenTickets,
         *,
         repeat_window_ms: int,
     ) -> None:
@@ -67,27 +126,84 @@ class Intake:
         self.site = site
         self._life = life
         self._run = run
+        self._index = index
         self.repeat_window_ms = repeat_window_ms
         # ticket-only rules with a delayed crew: (rule, device, crew) -> hit, since
         self._pending: dict[tuple[str, str, str], tuple[RuleHit, int]] = {}
         # alarm activations whose tickets are settled: (alarm id, activated_at, crew)
         self._dispatched: set[tuple[int, int, str]] = set()
+        # delayed crews of active alarms by due time (see _walk), the next walk's time,
+        # and the (rule, device, point) cleared since the last walk (their activation ended)
+        self._heap: list[tuple[float, int, AlarmView, str]] = []
+        self._walk_at = 0
+        self._due_per_s = DUE_TARGET_S / 8  # time to open one, learned from the ticks
+        self._cleared: dict[tuple[str, str, str], int] = {}
 
     # ------------------------------------------------------------- rule hits
     def on_hit(self, hit: RuleHit, alarm_id: int | None, now_ms: int) -> list[TicketDict]:
+        op = self._plan(hit, alarm_id, now_ms, False)
+        return [] if op is None else self._run(op)
+
+    def on_hits(self, hits: Sequence[tuple[RuleHit, int | None]], now_ms: int) -> list[TicketDict]:
+        """:meth:`on_hit` of each in order, the hits with something to write in
+        transactions of at most ``INTAKE_BATCH``. Once a hit of (rule, device) writes, the
+        later ones of that pair in the same call are judged in the transaction (the index
+        learns of a write only after its commit). A batch that fails is run again hit by
+        hit, so one bad hit stops nothing; :class:`IntakeErrors` then says how many failed."""
+        ops: list[_Op] = []
+        touched: set[tuple[str, str]] = set()
+        for hit, alarm_id in hits:
+            key = (hit.rule, hit.device)
+            op = self._plan(hit, alarm_id, now_ms, key in touched)
+            if op is not None:
+                touched.add(key)
+                ops.append(op)
+        out: list[TicketDict] = []
+        failed = 0
+        for i in range(0, len(ops), INTAKE_BATCH):
+            chunk = ops[i : i + INTAKE_BATCH]
+            try:
+                out += self._run(_all(chunk))
+                continue
+            except Exception:  # noqa: BLE001 - one by one below
+                if len(chunk) == 1:
+                    failed += 1
+                    log.exception("cannot dispatch tickets for a hit")
+                    continue
+                log.exception("a batch of %d ticket hits failed; one by one", len(chunk))
+            for op in chunk:
+                try:
+                    out += self._run(op)
+                except Exception:  # noqa: BLE001
+                    failed += 1
+                    log.exception("cannot dispatch tickets for a hit")
+        if failed:
+            raise IntakeErrors(failed, out)
+        return out
+
+    def _plan(self, hit: RuleHit, alarm_id: int | None, now_ms: int, force: bool) -> _Op | None:
+        """What ``hit`` writes, as an operation for one transaction, or ``None`` when the
+        open tickets (the index) show it has nothing to write (``force``: ask the
+        database anyway). The in-memory part (pending delayed crews) is done here."""
         spec = self._specs.get(hit.rule)
         if spec is None:
-            return []
+            return None
         crews = spec.crews_for(hit.system)
         if not crews:
-            return []
+            return None
         ticket_only = spec.raises == "ticket"
         if hit.active:
             now_crews = [c.crew for c in crews if c.after_s <= 0]
+            if not ticket_only:  # a new activation's delayed crews: walk when they are due
+                for c in crews:
+                    if c.after_s > 0:
+                        self._walk_at = min(self._walk_at, now_ms + round(c.after_s * 1000))
             if ticket_only:
                 for c in crews:
                     if c.after_s > 0:
                         self._pending.setdefault((hit.rule, hit.device, c.crew), (hit, now_ms))
+            if not force and self._settled(hit.rule, hit.device, True, now_crews, alarm_id):
+                return None
 
             def op(ttx: TicketTx) -> list[TicketDict]:
                 out = self.condition(ttx, hit.rule, hit.device, True)
@@ -97,12 +213,31 @@ class Intake:
                         out.append(t)
                 return out
 
-            return self._run(op)
-        for key in [k for k in self._pending if k[0] == hit.rule and k[1] == hit.device]:
-            del self._pending[key]
+            return op
+        self._cleared[(hit.rule, hit.device, hit.point or "")] = now_ms
+        if self._pending:
+            for key in [k for k in self._pending if k[0] == hit.rule and k[1] == hit.device]:
+                del self._pending[key]
         if not ticket_only and self._life.alarm_active(hit.rule, hit.device):
-            return []  # another point of the rule is still active on the device
-        return self._run(lambda ttx: self.condition(ttx, hit.rule, hit.device, False))
+            return None  # another point of the rule is still active on the device
+        if not force and self._settled(hit.rule, hit.device, False, (), None):
+            return None
+        return lambda ttx: self.condition(ttx, hit.rule, hit.device, False)
+
+    def _settled(
+        self, rule: str, device: str, active: bool, crews: Sequence[str], alarm_id: int | None
+    ) -> bool:
+        """Whether the open tickets of (rule, device) already say ``active`` and each of
+        ``crews`` has its open ticket, linked to ``alarm_id``: nothing to write."""
+        have = self._index.of(rule, device)
+        if any(t.condition_active != active for t in have):
+            return False
+        by_crew = {t.crew: t for t in have}
+        for crew in crews:
+            t = by_crew.get(crew)
+            if t is None or (alarm_id is not None and t.alarm_id != alarm_id):
+                return False
+        return True
 
     def condition(self, ttx: TicketTx, rule: str, device: str, active: bool) -> list[TicketDict]:
         """Record on the open tickets of (rule, device) that the condition is active or
@@ -180,8 +315,13 @@ class Intake:
 
     def due_dispatches(self, now: int) -> list[TicketDict]:
         """Delayed crews whose delay has run out on an alarm still active (and ticket-only
-        rules' pending crews)."""
-        todo = self._due_on_alarms(now) + self._due_pending(now)
+        rules' pending crews): in one transaction a tick, as many as the last ones opened
+        in ``DUE_TARGET_S`` (at most ``DUE_MAX``): the delayed crews of a whole flood come
+        due in the same second; the rest wait for the next ticks, the loop served in
+        between."""
+        room = max(1, min(DUE_MAX, int(DUE_TARGET_S / self._due_per_s)))
+        todo = self._due_on_alarms(now, room)
+        todo += self._due_pending(now, room - len(todo))
         if not todo:
             return []
 
@@ -195,47 +335,66 @@ class Intake:
                     got.append(ticket)
             return got
 
+        started = time.perf_counter()
         out = self._run(op)
+        per = (time.perf_counter() - started) / len(todo)
+        self._due_per_s = 0.5 * self._due_per_s + 0.5 * max(per, 1e-6)
         for item in todo:
             if item[4] is not None:
                 self._dispatched.add(item[4])
         return out
 
-    def _due_on_alarms(self, now: int) -> list[_Due]:
+    def _due_on_alarms(self, now: int, room: int) -> list[_Due]:
+        """At most ``room`` delayed crews due on active alarms, from the heap of due times
+        (see :meth:`_walk`): the tick's cost follows what is due, not the active alarms."""
         alarms = self._life.alarms
         if alarms is None:
             return []
+        if now >= self._walk_at:
+            self._walk(alarms, now)
         todo: list[_Due] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now and len(todo) < room:
+            _, _, a, crew = heapq.heappop(heap)
+            assert a.id is not None
+            key = (a.id, a.activated_at_ms, crew)
+            spec = self._specs.get(a.rule)
+            ended = self._cleared.get((a.rule, a.device, a.point or ""), -1)
+            if (
+                spec is None
+                or key in self._dispatched
+                or ended >= a.activated_at_ms
+                or not alarms.is_active(a.rule, a.device)
+            ):
+                continue
+            todo.append((spec, _hit_of(a), crew, a.id, key))
+        return todo
+
+    def _walk(self, alarms: AlarmLink, now: int) -> None:
+        """Every crew of every active alarm not dispatched yet, by due time, into the
+        heap. Walked at the first tick, when an activation's delay runs out
+        (:meth:`_plan` moves ``_walk_at``) and at least every ``WALK_EVERY_MS``."""
         active = alarms.active_alarms()
         live = {a.id for a in active}
         self._dispatched = {k for k in self._dispatched if k[0] in live}
+        self._cleared.clear()
+        heap: list[tuple[float, int, AlarmView, str]] = []
         for a in active:
             spec = self._specs.get(a.rule)
             if spec is None or a.id is None:
                 continue
-            since = a.activated_at_ms
             for c in spec.crews_for(a.system):
-                key = (a.id, since, c.crew)
-                if key in self._dispatched or now < since + c.after_s * 1000:
-                    continue
-                hit = RuleHit(
-                    rule=a.rule,
-                    site=a.site,
-                    system=a.system or "",
-                    device=a.device,
-                    point=a.point or None,
-                    active=True,
-                    ts_ms=a.source_ts_ms,
-                    value=a.value,
-                    zone=a.zone,
-                    message=a.message,
-                )
-                todo.append((spec, hit, c.crew, a.id, key))
-        return todo
+                if (a.id, a.activated_at_ms, c.crew) not in self._dispatched:
+                    heap.append((a.activated_at_ms + c.after_s * 1000, len(heap), a, c.crew))
+        heapq.heapify(heap)
+        self._heap = heap
+        self._walk_at = now + WALK_EVERY_MS
 
-    def _due_pending(self, now: int) -> list[_Due]:
+    def _due_pending(self, now: int, room: int) -> list[_Due]:
         todo: list[_Due] = []
         for (rule, device, crew), (hit, since) in list(self._pending.items()):
+            if len(todo) >= room:
+                break
             spec = self._specs.get(rule)
             after = (
                 next((c.after_s for c in spec.crews_for(hit.system) if c.crew == crew), 0.0)

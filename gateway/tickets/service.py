@@ -13,7 +13,15 @@ starts: there is no lock, and a service must not be called from another thread. 
 racing writer on the same database (another process) is caught by the unique index on
 the open (rule, device, crew) and the operation is run again.
 
-After each commit, in order: the outbox is woken, listeners hear each changed ticket,
+Open tickets are also kept in memory (:class:`~gateway.tickets.index.OpenTickets`,
+loaded on first use, kept after each commit of this service from the tickets it changed):
+a rule hit with nothing to write (a ``device.offline`` whose crew comes only after 30
+minutes, a clear with no open ticket) costs no transaction, :meth:`TicketService.on_hits`
+writes a flood's hits in one transaction per batch, and the tick finds the due clocks
+from a heap of due times instead of reading every open ticket each second.
+
+After each commit, in order: the index takes the changed tickets, the outbox is woken,
+listeners hear each changed ticket,
 and the alarm work is done through the narrow :class:`~gateway.tickets.links.AlarmLink`
 (links of tickets to alarms, alarms out of / back to service); a failure there is logged
 and the ticket stands.
@@ -43,6 +51,7 @@ from gateway.store.filters import parse_id
 from gateway.store.work import Listeners, Tx, UnitOfWork
 from gateway.tickets.assign import Assigner
 from gateway.tickets.feedback import record_reply, record_survey
+from gateway.tickets.index import OpenTickets
 from gateway.tickets.intake import Intake
 from gateway.tickets.kpis import ticket_kpis
 from gateway.tickets.lifecycle import Lifecycle, Move, check_move
@@ -69,8 +78,12 @@ class TicketNotifier(Protocol):
     def on_ticket(
         self, conn: Connection, t: Ticket, changes: Sequence[str], now_ms: int
     ) -> None: ...
+
+
 R = TypeVar("R")
 _Tickets = list[TicketDict]
+#: open tickets the tick looks at, at most, each time (the rest at the next ticks)
+TICK_MAX = 200
 
 
 class TicketService:
@@ -115,8 +128,15 @@ class TicketService:
         self._listeners: Listeners[[str, TicketDict]] = Listeners("ticket")
         self._assigner = Assigner(self.roster, self._sla)
         self._life = Lifecycle(self._specs, self.roster, self._sla, self._assigner, alarms)
+        #: the open tickets in memory (``gateway.tickets.index``), kept in :meth:`_after`
+        self.index = OpenTickets(self._queries.open_tickets, self._sla.next_due)
         self._intake = Intake(
-            self._specs, site, self._life, self._run, repeat_window_ms=self.repeat_window_ms
+            self._specs,
+            site,
+            self._life,
+            self._run,
+            self.index,
+            repeat_window_ms=self.repeat_window_ms,
         )
         self._pm = Preventive(self._life, self._run)
 
@@ -140,6 +160,13 @@ class TicketService:
         """A rule became active or cleared (after the alarm service handled it; its
         alarm's id, if any). Returns the tickets created or changed."""
         return self._intake.on_hit(hit, alarm_id, self._clock.now_ms())
+
+    def on_hits(self, hits: Sequence[tuple[RuleHit, int | None]]) -> _Tickets:
+        """:meth:`on_hit` of each (hit, its alarm's id) in order, in transactions of at
+        most ``INTAKE_BATCH`` hits that have something to write (a flood's hits: one
+        transaction per batch, not per hit); hits with nothing to write cost no
+        transaction. Returns the tickets created or changed."""
+        return self._intake.on_hits(hits, self._clock.now_ms())
 
     def create(
         self,
@@ -260,9 +287,13 @@ class TicketService:
         changed."""
         now = self._clock.now_ms() if now_ms is None else int(now_ms)
         out = self._intake.due_dispatches(now)
-        due = [t.tid for t in self._queries.open_tickets() if self._due(t, now)]
+        # from the index's due times, not a read of every open ticket each second
+        due = self.index.due(now, lambda crew: bool(self.roster.on_duty(crew, now)), TICK_MAX)
         if due:
-            out += self._run(lambda ttx: self._tick(ttx, due))
+            try:
+                out += self._run(lambda ttx: self._tick(ttx, due))
+            finally:
+                self.index.requeue(due)
         return out
 
     def _due(self, t: Ticket, now: int) -> bool:
@@ -355,6 +386,7 @@ class TicketService:
         }
 
     def _after(self, ttx: TicketTx) -> None:
+        self.index.apply(t for t, _changes in ttx.changes.values())
         if self.outbox is not None and ttx.changes:
             self.outbox.wake()
         for _tid, (t, changes) in ttx.changes.items():

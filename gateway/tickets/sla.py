@@ -14,6 +14,8 @@ ticket escalates to the crew lead (level 1); when it runs out, to the site manag
 
 from __future__ import annotations
 
+import math
+
 from gateway.clock import iso_ms
 from gateway.dispatch import HOUR_MS, Roster, ServiceLevels
 from gateway.tickets.model import BACKLOG, PEOPLE_SOURCES, Ticket
@@ -89,6 +91,22 @@ class Sla:
             if self.target_level(start, due, now) > int(t.escalations.get(clock, 0)):
                 return True
         return False
+
+    def next_due(self, t: Ticket) -> int | None:
+        """The first time (epoch ms) at which :meth:`due` holds for ``t`` as it is, or
+        ``None`` when no clock of it runs (the index's heap, ``gateway.tickets.index``)."""
+        at: int | None = None
+        for clock, start, due in self.running(t):
+            level = int(t.escalations.get(clock, 0))
+            times = []
+            if clock not in t.breached or level < 2:
+                times.append(due + 1)  # breach, and level 2: ``now > due``
+            if level < 1:
+                times.append(math.ceil(start + self.escalate_at * (due - start)))
+            for x in times:
+                if at is None or x < at:
+                    at = x
+        return at
 
     def breach_and_escalate(self, ttx: TicketTx, t: Ticket) -> list[str]:
         """Breach the clocks of ``t`` past due and escalate the running ones; the

@@ -71,3 +71,24 @@ def test_a_failed_save_holds_the_acks_until_a_save_succeeds() -> None:
     ready, held, released, failures = asyncio.run(main())
     assert ready is False and held == 0 and failures >= 2
     assert released == 1  # released once the state is saved
+
+
+def test_a_save_refused_at_close_is_not_retried_forever() -> None:
+    # a stopped runtime whose lease was lost: its last save is refused by the fence; it
+    # must not keep a retry timer (and the runtime) alive, logging every second
+    async def main() -> tuple[int, int]:
+        store = Store()
+        clock = ManualClock()
+        stage = RulesStage(
+            RuleEngine(load_site(), load_default_pack()), Alarms(), None, store, clock, "sc01"
+        )
+        now = clock.now_ms()
+        stage(Telemetry("sc01", "hvac", "fcu-x", now, {"zone_temp": 30.0}, now))
+        store.down = True
+        stage.close()
+        after_close = stage.failures
+        await asyncio.sleep(RULE_STATE_RETRY_S * 2.5)
+        return after_close, stage.failures
+
+    after_close, later = asyncio.run(main())
+    assert after_close == 1 and later == 1
