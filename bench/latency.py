@@ -161,9 +161,20 @@ def write_streams(tmp: Path, total: int, devices: int, prefix: str) -> list[tupl
         path = tmp / f"{prefix}-{d:03d}.jsonl"
         with path.open("w") as f:
             for i in range(per):
-                f.write(json.dumps({"ts": now - (per - i) * 10, "values": {
-                    "zone_temp": 22.0 + (i % 10) / 10, "setpoint": 22, "fan": True,
-                    "power_kw": 1.1}}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "ts": now - (per - i) * 10,
+                            "values": {
+                                "zone_temp": 22.0 + (i % 10) / 10,
+                                "setpoint": 22,
+                                "fan": True,
+                                "power_kw": 1.1,
+                            },
+                        }
+                    )
+                    + "\n"
+                )
         out.append((f"sitewatch/{SITE}/hvac/{prefix}-{d:03d}/telemetry", path))
     return out
 
@@ -172,9 +183,26 @@ def mosquitto_pub(port: int, streams: list[tuple[str, Path]]) -> list[subprocess
     procs = []
     for topic, path in streams:
         with path.open("rb") as f:
-            procs.append(subprocess.Popen(
-                [*LOAD_NICE, "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                 "-V", "mqttv5", "-t", topic, "-l"], stdin=f))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *LOAD_NICE,
+                        "mosquitto_pub",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-q",
+                        "1",
+                        "-V",
+                        "mqttv5",
+                        "-t",
+                        topic,
+                        "-l",
+                    ],
+                    stdin=f,
+                )
+            )
     return procs
 
 
@@ -244,8 +272,7 @@ def run_alarms(
             else:
                 point = f"P{run}-{i:04d}"
                 topic = f"sitewatch/{SITE}/fire/fp-bench/event"
-                body = json.dumps({"ts": ts, "type": "fire_alarm", "point": point,
-                                   "zone": "lobby"})
+                body = json.dumps({"ts": ts, "type": "fire_alarm", "point": point, "zone": "lobby"})
                 key = f"fp-bench/{point}"
             t = time.time()
             c.publish(topic, body, qos=1)
@@ -268,8 +295,10 @@ def run_alarms(
                 raised.setdefault(f"{a['device']}/{a.get('point') or ''}", at)
         gw_side = [raised[k] - t * 1000 for k, t in sent if raised.get(k) is not None]
         if gw_side:
-            print(f"  ({kind}: publish -> alarm committed in the gateway: "
-                  f"p50 {statistics.median(gw_side):.1f} ms, p99 {pct(gw_side, 99):.1f} ms)")
+            print(
+                f"  ({kind}: publish -> alarm committed in the gateway: "
+                f"p50 {statistics.median(gw_side):.1f} ms, p99 {pct(gw_side, 99):.1f} ms)"
+            )
         return lat, lost
     finally:
         c.loop_stop()
@@ -288,8 +317,12 @@ def summary(lat: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--max-rate", type=float, default=None,
-                    help="telemetry msg/s the gateway sustains (default: measure)")
+    ap.add_argument(
+        "--max-rate",
+        type=float,
+        default=None,
+        help="telemetry msg/s the gateway sustains (default: measure)",
+    )
     ap.add_argument("--burst", type=int, default=40_000, help="messages of the rate burst")
     ap.add_argument("--alarms", type=int, default=200)
     ap.add_argument("--fires", type=int, default=100)
@@ -302,8 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "mq").mkdir()
         broker = start_mosquitto(tmp / "mq")
         influx: InfluxServer | None = None
-        env = {"SITEWATCH_SITE": SITE, "SITEWATCH_MQTT_URL": broker.url,
-               "SITEWATCH_MQTT_CLIENT_ID": "lat-gw"}
+        env = {
+            "SITEWATCH_SITE": SITE,
+            "SITEWATCH_MQTT_URL": broker.url,
+            "SITEWATCH_MQTT_CLIENT_ID": "lat-gw",
+        }
         if args.influx:
             (tmp / "influx").mkdir()
             influx = start_influxd(tmp / "influx")
@@ -317,10 +353,16 @@ def main(argv: list[str] | None = None) -> int:
             sse = SseTimes(gw.base)
             # the gateway's subscriptions are in place once a probe comes through
             c = publisher(broker.port, "lat-probe")
-            c.publish(f"sitewatch/{SITE}/hvac/probe/telemetry",
-                      json.dumps({"values": {"probe": 1}}), qos=1)
-            c.publish(f"sitewatch/{SITE}/fire/probe-f/telemetry",
-                      json.dumps({"values": {"heat": 20}}), qos=1)
+            c.publish(
+                f"sitewatch/{SITE}/hvac/probe/telemetry",
+                json.dumps({"values": {"probe": 1}}),
+                qos=1,
+            )
+            c.publish(
+                f"sitewatch/{SITE}/fire/probe-f/telemetry",
+                json.dumps({"values": {"heat": 20}}),
+                qos=1,
+            )
             deadline = time.monotonic() + 30
             while received(gw) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -344,9 +386,21 @@ def main(argv: list[str] | None = None) -> int:
             k = max(1, math.ceil(bg_rate / 4000))
             procs = [
                 subprocess.Popen(
-                    [*LOAD_NICE, sys.executable, "-c", PACED, str(broker.port), SITE,
-                     str(bg_rate / k),
-                     str(duration), "50", str(i)], stdout=subprocess.PIPE, text=True)
+                    [
+                        *LOAD_NICE,
+                        sys.executable,
+                        "-c",
+                        PACED,
+                        str(broker.port),
+                        SITE,
+                        str(bg_rate / k),
+                        str(duration),
+                        "50",
+                        str(i),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
                 for i in range(k)
             ]
             time.sleep(3)  # steady state
@@ -358,8 +412,11 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(duration + 60)
             procs = []
             b = summary(lat_b)
-            print(f"alarms at 20% load ({bg_rate:,.0f} msg/s asked, {actual_bg:,.0f} msg/s in): "
-                  f"{b} lost={lost_b}", flush=True)
+            print(
+                f"alarms at 20% load ({bg_rate:,.0f} msg/s asked, {actual_bg:,.0f} msg/s in): "
+                f"{b} lost={lost_b}",
+                flush=True,
+            )
             wait_drained(gw)
 
             # (c) fire alarms with telemetry at 100 % of the measured maximum (paced)
@@ -368,9 +425,21 @@ def main(argv: list[str] | None = None) -> int:
             k = max(1, math.ceil(max_rate / 4000))
             procs = [
                 subprocess.Popen(
-                    [*LOAD_NICE, sys.executable, "-c", PACED, str(broker.port), SITE,
-                     str(max_rate / k),
-                     str(duration), "50", f"full{i}"], stdout=subprocess.PIPE, text=True)
+                    [
+                        *LOAD_NICE,
+                        sys.executable,
+                        "-c",
+                        PACED,
+                        str(broker.port),
+                        SITE,
+                        str(max_rate / k),
+                        str(duration),
+                        "50",
+                        f"full{i}",
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
                 for i in range(k)
             ]
             time.sleep(3)
@@ -379,15 +448,20 @@ def main(argv: list[str] | None = None) -> int:
             h0 = {n: histogram(gw, n) for n in GATEWAY_HISTS}
             lat_f, lost_f = run_alarms(gw, sse, broker.port, args.fires, 0.1, "fire")
             for n in GATEWAY_HISTS:
-                print(f"  ({n} during the fire alarms: "
-                      f"{hist_quantiles(h0[n], histogram(gw, n))})", flush=True)
+                print(
+                    f"  ({n} during the fire alarms: {hist_quantiles(h0[n], histogram(gw, n))})",
+                    flush=True,
+                )
             actual_full = (received(gw) - in_check) / (time.monotonic() - t_check)
             for p in procs:
                 p.wait(duration + 60)
             procs = []
             f_ = summary(lat_f)
-            print(f"fire alarms at 100% load ({max_rate:,.0f} msg/s asked, "
-                  f"{actual_full:,.0f} msg/s in): {f_} lost={lost_f}", flush=True)
+            print(
+                f"fire alarms at 100% load ({max_rate:,.0f} msg/s asked, "
+                f"{actual_full:,.0f} msg/s in): {f_} lost={lost_f}",
+                flush=True,
+            )
             wait_drained(gw)
 
             # (d) overload: telemetry far faster than the gateway takes it + fire alarms
@@ -401,19 +475,37 @@ def main(argv: list[str] | None = None) -> int:
             sat_rate = (received(gw) - before) / (time.monotonic() - t_sat)
             backlog = sat_total - (received(gw) - before)
             c_ = summary(lat_c)
-            print(f"fire alarms in overload (gateway taking {sat_rate:,.0f} msg/s, "
-                  f"{backlog:,.0f} still queued at the end): {c_} lost={lost_c}", flush=True)
+            print(
+                f"fire alarms in overload (gateway taking {sat_rate:,.0f} msg/s, "
+                f"{backlog:,.0f} still queued at the end): {c_} lost={lost_c}",
+                flush=True,
+            )
             for p in procs:
                 p.wait(600)
             procs = []
             ok_b = b["p99"] < 50
             ok_f = f_["p99"] < 100
-            print(f"targets: 20% p99 < 50 ms: {'met' if ok_b else 'MISSED'}; "
-                  f"fire p99 < 100 ms at 100% load: {'met' if ok_f else 'MISSED'}")
+            print(
+                f"targets: 20% p99 < 50 ms: {'met' if ok_b else 'MISSED'}; "
+                f"fire p99 < 100 ms at 100% load: {'met' if ok_f else 'MISSED'}"
+            )
             if not args.no_write:
-                write_results(max_rate, how, bg_rate, actual_bg, b, lost_b, actual_full, f_,
-                              lost_f, sat_rate, backlog, c_, lost_c,
-                              "InfluxDB 1.6 (private)" if influx else "embedded")
+                write_results(
+                    max_rate,
+                    how,
+                    bg_rate,
+                    actual_bg,
+                    b,
+                    lost_b,
+                    actual_full,
+                    f_,
+                    lost_f,
+                    sat_rate,
+                    backlog,
+                    c_,
+                    lost_c,
+                    "InfluxDB 1.6 (private)" if influx else "embedded",
+                )
             return 0
         finally:
             for p in procs:
@@ -427,10 +519,22 @@ def main(argv: list[str] | None = None) -> int:
                 influx.stop()
 
 
-def write_results(max_rate: float, how: str, bg_rate: float, actual_bg: float,
-                  b: dict[str, float], lost_b: int, actual_full: float, f: dict[str, float],
-                  lost_f: int, sat_rate: float, backlog: float,
-                  c: dict[str, float], lost_c: int, store: str) -> None:
+def write_results(
+    max_rate: float,
+    how: str,
+    bg_rate: float,
+    actual_bg: float,
+    b: dict[str, float],
+    lost_b: int,
+    actual_full: float,
+    f: dict[str, float],
+    lost_f: int,
+    sat_rate: float,
+    backlog: float,
+    c: dict[str, float],
+    lost_c: int,
+    store: str,
+) -> None:
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -450,14 +554,14 @@ Latency = publisher's `publish()` → SSE `alarm` event (`raise`) read by the cl
 | scenario | load | n | p50 ms | p95 ms | p99 ms | max ms | lost | target |
 |---|---|---|---|---|---|---|---|---|
 | `door_forced` alarms | 20% of max: {bg_rate:,.0f} msg/s asked, {actual_bg:,.0f} msg/s in \
-| {b['n']} | {b['p50']} | {b['p95']} | {b['p99']} | {b['max']} | {lost_b} \
-| p99 < 50 ms: {'met' if b['p99'] < 50 else '**missed**'} |
+| {b["n"]} | {b["p50"]} | {b["p95"]} | {b["p99"]} | {b["max"]} | {lost_b} \
+| p99 < 50 ms: {"met" if b["p99"] < 50 else "**missed**"} |
 | `fire_alarm` (own connection) | 100% of max: {max_rate:,.0f} msg/s asked, \
-{actual_full:,.0f} msg/s in | {f['n']} | {f['p50']} | {f['p95']} | {f['p99']} \
-| {f['max']} | {lost_f} | p99 < 100 ms: {'met' if f['p99'] < 100 else '**missed**'} |
+{actual_full:,.0f} msg/s in | {f["n"]} | {f["p50"]} | {f["p95"]} | {f["p99"]} \
+| {f["max"]} | {lost_f} | p99 < 100 ms: {"met" if f["p99"] < 100 else "**missed**"} |
 | `fire_alarm` (own connection) | overload: publishers at full speed, gateway taking \
-{sat_rate:,.0f} msg/s, {backlog:,.0f} queued at the end | {c['n']} | {c['p50']} \
-| {c['p95']} | {c['p99']} | {c['max']} | {lost_c} | (no target) |
+{sat_rate:,.0f} msg/s, {backlog:,.0f} queued at the end | {c["n"]} | {c["p50"]} \
+| {c["p95"]} | {c["p99"]} | {c["max"]} | {lost_c} | (no target) |
 
 Max sustainable telemetry rate: {max_rate:,.0f} msg/s ({how}).
 """

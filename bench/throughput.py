@@ -169,8 +169,10 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
         c = int(count)
         total += c
         frames = stack.split(";")
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].rsplit(":", 1)[0] + ")"
-                  if " (" in f else f for f in frames]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].rsplit(":", 1)[0] + ")" if " (" in f else f
+            for f in frames
+        ]
         leaf = frames[-1]
         own[leaf] = own.get(leaf, 0) + c
         for f in set(frames):
@@ -227,14 +229,28 @@ def run_sitewatch(
         spy = None
         if profile:
             spy = subprocess.Popen(
-                ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(tmp / "profile.txt"),
-                 "-p", str(gw.pid)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "py-spy",
+                    "record",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(tmp / "profile.txt"),
+                    "-p",
+                    str(gw.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             time.sleep(1)
         assert broker.proc is not None and influx.proc is not None
-        cpu0 = {"gateway": cpu_seconds(gw.pid), "mosquitto": cpu_seconds(broker.proc.pid),
-                "influxd": cpu_seconds(influx.proc.pid)}
+        cpu0 = {
+            "gateway": cpu_seconds(gw.pid),
+            "mosquitto": cpu_seconds(broker.proc.pid),
+            "influxd": cpu_seconds(influx.proc.pid),
+        }
         t0 = publish_all(broker, streams)
         stored = 0
         end = time.monotonic() + timeout
@@ -296,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     sw_rate = n / sw["elapsed"]
     print(f"messages: {n} from {args.devices} devices (QoS 1, private Mosquitto, InfluxDB 1.6)")
     el = sw["elapsed"]
-    print(f"baseline, bare paho subscriber (receive + parse): {base_rate:,.0f} msg/s ({base_s:.2f} s)")  # noqa: E501
+    print(
+        f"baseline, bare paho subscriber (receive + parse): {base_rate:,.0f} msg/s ({base_s:.2f} s)"
+    )  # noqa: E501
     print(f"sitewatch run -> InfluxDB (every point stored):   {sw_rate:,.0f} msg/s ({el:.2f} s)")
     print(f"ratio sitewatch / baseline: {sw_rate / base_rate:.2f}")
     print(f"points lost: {n - sw['stored']}")

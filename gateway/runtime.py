@@ -317,9 +317,7 @@ class Runtime:
             self.metrics.mqtt_reconnects.labels(link=link.name).inc()
         if self.stopping.is_set():
             return
-        self.services.rules.link_state(
-            f"{self.settings.mqtt_client_id}-{link.name}", link.name, up
-        )
+        self.services.rules.link_state(f"{self.settings.mqtt_client_id}-{link.name}", link.name, up)
 
     # -- health -------------------------------------------------------------------------
     def refresh_gauges(self) -> None:

@@ -34,8 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         for r in pack.rules:
             s = r.spec
-            crews = ", ".join(f"{c.crew}+{c.after_s:.0f}s" if c.after_s else c.crew
-                              for c in s.crews) or "-"
+            crews = (
+                ", ".join(f"{c.crew}+{c.after_s:.0f}s" if c.after_s else c.crew for c in s.crews)
+                or "-"
+            )
             print(f"{s.id:28} {r.kind:9} {s.priority:8} {s.raises:6} {crews}")
         return 0
     status = 0

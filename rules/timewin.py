@@ -43,10 +43,10 @@ class WindowSpec:
 
 def parse_window(text: object, outside: bool, days: object = None) -> WindowSpec:
     if not isinstance(text, str):
-        raise RuleError(f"a time window is a string like \"08:00-20:00\", not {text!r}")
+        raise RuleError(f'a time window is a string like "08:00-20:00", not {text!r}')
     m = _RANGE_RE.match(text)
     if m is None:
-        raise RuleError(f"bad time window {text!r}: write \"HH:MM-HH:MM\"")
+        raise RuleError(f'bad time window {text!r}: write "HH:MM-HH:MM"')
     h1, m1, h2, m2 = (int(g) for g in m.groups())
     for h, mi in ((h1, m1), (h2, m2)):
         if mi > 59 or h > 24 or (h == 24 and mi != 0):

@@ -42,9 +42,7 @@ def jwks_fetcher(url: str, timeout_s: float = JWKS_TIMEOUT_S) -> Callable[[], Ma
     return fetch
 
 
-def oidc_from_settings(
-    settings: Settings, clock: Clock, users: UserService
-) -> OidcVerifier | None:
+def oidc_from_settings(settings: Settings, clock: Clock, users: UserService) -> OidcVerifier | None:
     """The verifier the settings describe, or ``None`` (see the module doc)."""
     s = settings
     if not (s.oidc_issuer and s.oidc_audience and s.oidc_jwks_url):

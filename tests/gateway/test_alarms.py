@@ -30,9 +30,28 @@ from rules.model import RuleHit, RuleSpec
 from rules.vocab import Priority as P
 
 CONTRACT_FIELDS = {
-    "id", "rule", "site", "system", "device", "point", "zone", "priority", "state",
-    "shelved", "suppressed", "out_of_service", "chattering", "raised_at", "source_ts",
-    "cleared_at", "acked_at", "acked_by", "value", "message", "action", "ticket_ids",
+    "id",
+    "rule",
+    "site",
+    "system",
+    "device",
+    "point",
+    "zone",
+    "priority",
+    "state",
+    "shelved",
+    "suppressed",
+    "out_of_service",
+    "chattering",
+    "raised_at",
+    "source_ts",
+    "cleared_at",
+    "acked_at",
+    "acked_by",
+    "value",
+    "message",
+    "action",
+    "ticket_ids",
 }
 
 SITE = Site.model_validate(
@@ -46,8 +65,13 @@ SITE = Site.model_validate(
             {"id": "fcu2", "system": "hvac", "type": "fcu", "zone": "z2"},
             {"id": "door1", "system": "access", "type": "door", "zone": "z1"},
             {"id": "door2", "system": "access", "type": "door", "zone": "z2"},
-            {"id": "panel1", "system": "fire", "type": "fire_panel", "zone": "z1",
-             "points": ["p1", "p2"]},
+            {
+                "id": "panel1",
+                "system": "fire",
+                "type": "fire_panel",
+                "zone": "z1",
+                "points": ["p1", "p2"],
+            },
             {"id": "lamp1", "system": "lighting", "type": "lighting_circuit", "zone": "z2"},
         ],
     }
@@ -57,17 +81,33 @@ SPECS = {
     s.id: s
     for s in (
         RuleSpec("hvac.zone_temp_high", "hvac", P.MEDIUM, "alarm", "Zone too warm", "Check AHU"),
-        RuleSpec("hvac.fault", "hvac", P.MEDIUM, "alarm", "HVAC fault", "Call HVAC",
-                 cause="unit fault", consequence="comfort"),
+        RuleSpec(
+            "hvac.fault",
+            "hvac",
+            P.MEDIUM,
+            "alarm",
+            "HVAC fault",
+            "Call HVAC",
+            cause="unit fault",
+            consequence="comfort",
+        ),
         RuleSpec("hvac.filter_clogged", "hvac", P.LOW, "ticket", "Filter clogged", "Replace"),
         RuleSpec("lighting.lamp_failure", "lighting", P.LOW, "alarm", "Lamp failed", "Replace"),
         RuleSpec("access.door_forced", "access", P.HIGH, "alarm", "Door forced", "Send guard"),
         RuleSpec("access.door_held", "access", P.MEDIUM, "alarm", "Door held", "Close door"),
-        RuleSpec("access.tamper", "access", P.HIGH, "alarm", "Tamper", "Inspect",
-                 clears_on_ack=True),
+        RuleSpec(
+            "access.tamper", "access", P.HIGH, "alarm", "Tamper", "Inspect", clears_on_ack=True
+        ),
         RuleSpec("fire.alarm", "fire", P.CRITICAL, "alarm", "FIRE", "Evacuate"),
-        RuleSpec("device.offline", None, P.LOW, "alarm", "Offline", "Check device",
-                 priority_by_system=(("fire", P.HIGH),)),
+        RuleSpec(
+            "device.offline",
+            None,
+            P.LOW,
+            "alarm",
+            "Offline",
+            "Check device",
+            priority_by_system=(("fire", P.HIGH),),
+        ),
     )
 }
 
@@ -88,8 +128,17 @@ def hit(
     dev = SITE.device(device)
     assert dev is not None
     ts = ts_ms if ts_ms is not None else (clock.now_ms() - 500 if clock else 0)
-    return RuleHit(rule=rule, site="sc01", system=dev.system, device=device, point=point,
-                   active=active, ts_ms=ts, value=value, message=message)
+    return RuleHit(
+        rule=rule,
+        site="sc01",
+        system=dev.system,
+        device=device,
+        point=point,
+        active=active,
+        ts_ms=ts,
+        value=value,
+        message=message,
+    )
 
 
 class Env:
@@ -165,8 +214,9 @@ def test_raise_gives_the_contract_object(env: Env, svc: AlarmService) -> None:
 
 
 def test_hit_message_and_point(env: Env, svc: AlarmService) -> None:
-    a = env.raise_(svc, "fire.alarm", "panel1", point="p1", value="fire_alarm",
-                   message="Fire at detector p1")
+    a = env.raise_(
+        svc, "fire.alarm", "panel1", point="p1", value="fire_alarm", message="Fire at detector p1"
+    )
     assert a["point"] == "p1" and a["message"] == "Fire at detector p1"
     assert a["priority"] == "critical" and a["value"] == "fire_alarm"
 
@@ -188,8 +238,11 @@ def test_repeat_updates_the_open_alarm(env: Env, svc: AlarmService) -> None:
     env.raise_(svc, "hvac.fault", "ahu1", value=1, ts_ms=0)
     assert svc.get(first["id"])["value"] == 5
     assert len(env.rows()) == 1
-    assert env.journal(first["id"]) == [("system", "raise"), ("system", "repeat"),
-                                         ("system", "repeat")]
+    assert env.journal(first["id"]) == [
+        ("system", "raise"),
+        ("system", "repeat"),
+        ("system", "repeat"),
+    ]
 
 
 def test_other_point_or_device_is_another_alarm(env: Env, svc: AlarmService) -> None:
@@ -447,7 +500,9 @@ def test_fire_alarm_suppresses_its_zone(env: Env, svc: AlarmService) -> None:
     assert all(d["announce"] for d in lifted.values())
     j = svc.get(before["id"])["journal"]
     assert [(e["action"], "fire.alarm" in (e["reason"] or "")) for e in j] == [
-        ("raise", False), ("suppress", True), ("unsuppress", True)
+        ("raise", False),
+        ("suppress", True),
+        ("unsuppress", True),
     ]
     assert fire2["id"] != fire["id"]
 
@@ -496,7 +551,7 @@ def test_chattering(env: Env) -> None:
     env.clock.advance(119)
     assert svc.tick() == []
     env.clock.advance(1)
-    (seq, d), = svc.tick()
+    ((seq, d),) = svc.tick()
     assert d["change"] == "chattering_ended" and not d["chattering"] and d["announce"] is True
     assert env.journal(a4["id"])[-1] == ("system", "chattering_ended")
 
@@ -529,9 +584,12 @@ def test_critical_reannounced_and_escalated(env: Env, svc: AlarmService) -> None
     env.clock.advance(59.999)
     assert svc.tick() == []
     env.clock.advance(0.001)
-    (seq, d), = svc.tick()
+    ((seq, d),) = svc.tick()
     assert (d["id"], d["change"], d["announce"], d["escalations"]) == (
-        f["id"], "reannounce", True, 1
+        f["id"],
+        "reannounce",
+        True,
+        1,
     )
     assert got[-1] == (seq, d)
     env.clock.advance(30)
@@ -583,6 +641,7 @@ def test_listeners_and_changes_since(env: Env, svc: AlarmService) -> None:
     assert svc.changes_since(seqs[1]) == got[2:]
     assert svc.changes_since(0) == got
     assert svc.changes_since(seqs[-1]) == []
+
     # a listener that fails does not stop the others or the service
     def broken(seq: int, data: dict[str, Any]) -> None:
         raise RuntimeError("listener bug")
@@ -624,8 +683,10 @@ def test_snapshot(env: Env, svc: AlarmService) -> None:
     env.raise_(svc, "hvac.fault", "ahu1")
     env.raise_(svc, "access.door_held", "door1")
     seq, items = svc.snapshot()
-    assert seq == svc.last_seq() and [i["rule"] for i in items] == ["hvac.fault",
-                                                                   "access.door_held"]
+    assert seq == svc.last_seq() and [i["rule"] for i in items] == [
+        "hvac.fault",
+        "access.door_held",
+    ]
 
 
 # ------------------------------------------------------------------ restart
@@ -642,7 +703,8 @@ def test_restart_resumes_open_alarms(env: Env, svc: AlarmService) -> None:
     migrate(engine)
     again = AlarmService(engine, SPECS, env.clock, SITE)
     assert [(x["id"], x["state"]) for x in again.open_alarms()] == [
-        (a["id"], ACTIVE_UNACKED), (b["id"], ACTIVE_ACKED)
+        (a["id"], ACTIVE_UNACKED),
+        (b["id"], ACTIVE_ACKED),
     ]
     rep = again.apply(hit("hvac.fault", "ahu1", clock=env.clock))
     assert rep is not None and rep.id == a["id"] and rep.count == 2
@@ -759,10 +821,12 @@ def test_every_journal_entry_names_its_user(env: Env, svc: AlarmService) -> None
     svc.ack(a["id"], "alice", "seen")
     env.clear(svc, "hvac.fault", "ahu1")
     assert env.journal(a["id"]) == [
-        ("system", "raise"), ("bob", "shelve"), ("carol", "unshelve"), ("alice", "ack"),
+        ("system", "raise"),
+        ("bob", "shelve"),
+        ("carol", "unshelve"),
+        ("alice", "ack"),
         ("system", "clear"),
     ]
-
 
 
 # ----------------------------------------------------------------- hot path
@@ -782,8 +846,15 @@ def test_repeat_is_one_transaction_without_queries(env: Env, svc: AlarmService) 
     env.raise_(svc, "hvac.fault", "ahu1")
     sa.event.remove(env.engine, "before_cursor_execute", fn)
     # the journal entry is chained: its head is read (locked) and moved (issue 10)
-    assert seen == ["BEGIN IMMEDIATE", "UPDATE meta", "UPDATE alarms", "INSERT INTO",
-                    "SELECT journal_head.hash,", "INSERT INTO", "UPDATE journal_head"]
+    assert seen == [
+        "BEGIN IMMEDIATE",
+        "UPDATE meta",
+        "UPDATE alarms",
+        "INSERT INTO",
+        "SELECT journal_head.hash,",
+        "INSERT INTO",
+        "UPDATE journal_head",
+    ]
 
 
 def test_idle_tick_does_not_touch_the_database(env: Env, svc: AlarmService) -> None:

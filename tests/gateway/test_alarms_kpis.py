@@ -56,11 +56,27 @@ def svc(tmp_path: Path) -> Iterator[tuple[AlarmService, ManualClock]]:
     engine.dispose()
 
 
-def at(svc: AlarmService, clock: ManualClock, t: int, rule: str, device: str,
-       active: bool = True, point: str | None = None) -> None:
+def at(
+    svc: AlarmService,
+    clock: ManualClock,
+    t: int,
+    rule: str,
+    device: str,
+    active: bool = True,
+    point: str | None = None,
+) -> None:
     clock.set(t)
-    svc.apply(RuleHit(rule=rule, site="sc01", system=SYSTEM[rule.split(".")[0]],
-                      device=device, point=point, active=active, ts_ms=t * 1000))
+    svc.apply(
+        RuleHit(
+            rule=rule,
+            site="sc01",
+            system=SYSTEM[rule.split(".")[0]],
+            device=device,
+            point=point,
+            active=active,
+            ts_ms=t * 1000,
+        )
+    )
 
 
 def build_fixture(svc: AlarmService, clock: ManualClock) -> None:
@@ -101,7 +117,12 @@ def test_kpis_on_fixture(svc: tuple[AlarmService, ManualClock]) -> None:
     series = k["rate"]["series"]
     assert len(series) == 144
     assert {i: b["count"] for i, b in enumerate(series) if b["count"]} == {
-        5: 1, 6: 11, 12: 5, 16: 2, 33: 1, 50: 3
+        5: 1,
+        6: 11,
+        12: 5,
+        16: 2,
+        33: 1,
+        50: 3,
     }
     assert series[0]["start"] == iso_ms(S * 1000)
     assert series[-1]["end"] == iso_ms(NOW * 1000)
@@ -113,8 +134,7 @@ def test_kpis_on_fixture(svc: tuple[AlarmService, ManualClock]) -> None:
     flood = k["flood"]
     assert flood["episodes"] == 1
     assert flood["periods"] == [
-        {"start": iso_ms((S + 3700) * 1000), "end": iso_ms((S + 4270) * 1000),
-         "peak_per_10min": 12}
+        {"start": iso_ms((S + 3700) * 1000), "end": iso_ms((S + 4270) * 1000), "peak_per_10min": 12}
     ]
     assert flood["time_in_flood_s"] == 570
     assert flood["time_in_flood_pct"] == 0.7  # 570 / 86400 = 0.66 %
@@ -126,8 +146,10 @@ def test_kpis_on_fixture(svc: tuple[AlarmService, ManualClock]) -> None:
         {"rule": "access.door_held", "device": "door2", "count": 3},
         {"rule": "access.door_forced", "device": "door1", "count": 2},
         {"rule": "fire.alarm", "device": "panel1", "count": 1},
-        *({"rule": "lighting.lamp_failure", "device": f"lamp{i:02d}", "count": 1}
-          for i in range(6)),
+        *(
+            {"rule": "lighting.lamp_failure", "device": f"lamp{i:02d}", "count": 1}
+            for i in range(6)
+        ),
     ]
 
     mix = k["priority_mix"]
@@ -146,8 +168,13 @@ def test_kpis_on_fixture(svc: tuple[AlarmService, ManualClock]) -> None:
 
     # open: lamp99, lamp98, 12 lamps, ahu1, door1, fire, door2; ahu1 (z1) is suppressed
     # by the fire alarm in z1
-    assert k["open"] == {"total": 18, "unacked": 18, "shelved": 0, "suppressed": 1,
-                         "out_of_service": 0}
+    assert k["open"] == {
+        "total": 18,
+        "unacked": 18,
+        "shelved": 0,
+        "suppressed": 1,
+        "out_of_service": 0,
+    }
 
 
 def test_kpis_with_nothing(svc: tuple[AlarmService, ManualClock]) -> None:

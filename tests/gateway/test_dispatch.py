@@ -66,9 +66,17 @@ def test_escalation_chain(roster: Roster) -> None:
 def test_service_levels_defaults_are_the_contract_table() -> None:
     sl = ServiceLevels()
     assert sl.minutes("critical", "repair") == {
-        "assign": 2, "respond": 15, "resolve": 240, "callback": 1440}
-    assert sl.minutes("high", "x") == {"assign": 15, "respond": 60, "resolve": 480,
-                                       "callback": 1440}
+        "assign": 2,
+        "respond": 15,
+        "resolve": 240,
+        "callback": 1440,
+    }
+    assert sl.minutes("high", "x") == {
+        "assign": 15,
+        "respond": 60,
+        "resolve": 480,
+        "callback": 1440,
+    }
     assert sl.minutes("medium", "x")["resolve"] == 24 * 60
     assert sl.minutes("low", "x")["respond"] == 4 * 60
     assert sl.minutes("low", "x")["resolve"] == 72 * 60
@@ -77,14 +85,20 @@ def test_service_levels_defaults_are_the_contract_table() -> None:
 
 
 def test_service_levels_per_priority_and_category() -> None:
-    sl = ServiceLevels({
-        "low": {"resolve": 48 * 60},
-        "cleaning": {"resolve": 240, "callback": 120},
-        "low/cleaning": {"assign": 5},
-    })
+    sl = ServiceLevels(
+        {
+            "low": {"resolve": 48 * 60},
+            "cleaning": {"resolve": 240, "callback": 120},
+            "low/cleaning": {"assign": 5},
+        }
+    )
     assert sl.minutes("low", "repair")["resolve"] == 48 * 60
-    assert sl.minutes("low", "cleaning") == {"assign": 5, "respond": 240, "resolve": 240,
-                                             "callback": 120}
+    assert sl.minutes("low", "cleaning") == {
+        "assign": 5,
+        "respond": 240,
+        "resolve": 240,
+        "callback": 120,
+    }
     assert sl.minutes("high", "cleaning")["resolve"] == 240
     assert sl.minutes("high", "cleaning")["assign"] == 15
     with pytest.raises(ValueError, match="unknown clock"):

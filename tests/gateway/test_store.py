@@ -71,8 +71,15 @@ def test_migrate_to_head_and_again(tmp_path: Path) -> None:
     assert current_revision(eng) == head_revision() == LATEST
     migrate(eng)  # a second start changes nothing
     names = set(sa.inspect(eng).get_table_names())
-    assert {"alarms", "journal", "rule_state", "meta", "alarm_changes", "out_of_service",
-            "alembic_version"} <= names
+    assert {
+        "alarms",
+        "journal",
+        "rule_state",
+        "meta",
+        "alarm_changes",
+        "out_of_service",
+        "alembic_version",
+    } <= names
     with eng.connect() as conn:
         assert conn.execute(sa.select(meta.c.value).where(meta.c.key == "alarm_seq")).scalar() == 0
     eng.dispose()
@@ -134,9 +141,13 @@ def test_one_open_alarm_per_rule_device_point(engine: sa.Engine) -> None:
         conn.execute(sa.update(alarms).where(alarms.c.point == "").values(state="closed"))
         conn.execute(sa.insert(alarms).values(_alarm_row()))
     with engine.connect() as conn:
-        states = conn.execute(
-            sa.select(alarms.c.state).where(alarms.c.point == "").order_by(alarms.c.id)
-        ).scalars().all()
+        states = (
+            conn.execute(
+                sa.select(alarms.c.state).where(alarms.c.point == "").order_by(alarms.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert states == ["closed", "closed", "closed", "active_unacked"]
 
 
@@ -155,8 +166,19 @@ def test_alarm_ids_are_never_reused(engine: sa.Engine) -> None:
 def test_journal_is_append_only(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         aid = conn.execute(sa.insert(alarms).values(_alarm_row()).returning(alarms.c.id)).scalar()
-        jr.append(conn, [jr.entry(at_ms=5, actor="alice", action="ack", reason="seen",
-                                  alarm_id=aid, detail={"x": float("nan")})])
+        jr.append(
+            conn,
+            [
+                jr.entry(
+                    at_ms=5,
+                    actor="alice",
+                    action="ack",
+                    reason="seen",
+                    alarm_id=aid,
+                    detail={"x": float("nan")},
+                )
+            ],
+        )
         jr.append(conn, [jr.entry(at_ms=6, actor="bob", action="note", ticket_id=42)])
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(sa.update(journal).values(actor="mallory"))

@@ -35,10 +35,29 @@ MON_10H = 1_767_578_400.0  # 2026-01-05T02:00:00Z: Monday 10:00 in Asia/Shanghai
 DAY = 86_400.0
 
 CONTRACT_FIELDS = {
-    "id", "title", "category", "priority", "status", "source", "rule", "crew", "assignee",
-    "device", "alarm_id", "created_at", "assigned_at", "started_at", "resolved_at",
-    "closed_at", "assign_by", "respond_by", "resolve_by", "callback_by", "breached",
-    "repeat_of", "satisfaction",
+    "id",
+    "title",
+    "category",
+    "priority",
+    "status",
+    "source",
+    "rule",
+    "crew",
+    "assignee",
+    "device",
+    "alarm_id",
+    "created_at",
+    "assigned_at",
+    "started_at",
+    "resolved_at",
+    "closed_at",
+    "assign_by",
+    "respond_by",
+    "resolve_by",
+    "callback_by",
+    "breached",
+    "repeat_of",
+    "satisfaction",
 }
 
 
@@ -48,24 +67,42 @@ class Env:
         migrate(self.engine)
         self.clock = ManualClock(start)
         self.alarms = AlarmService(self.engine, SPECS, self.clock, SITE)
-        self.outbox = Outbox(self.engine, self.clock, "sc01", webhooks=["http://127.0.0.1:9/x"],
-                             secret="s3cret")
+        self.outbox = Outbox(
+            self.engine, self.clock, "sc01", webhooks=["http://127.0.0.1:9/x"], secret="s3cret"
+        )
         self.tickets = self.service()
         self.changes: list[tuple[str, dict[str, Any]]] = []
         self.tickets.subscribe(lambda c, t: self.changes.append((c, t)))
 
     def service(self) -> TicketService:
-        return TicketService(self.engine, SPECS, self.clock, SITE, alarms=self.alarms,
-                             outbox=self.outbox)
+        return TicketService(
+            self.engine, SPECS, self.clock, SITE, alarms=self.alarms, outbox=self.outbox
+        )
 
-    def hit(self, rule: str, device: str, active: bool = True, *, point: str | None = None,
-            value: Any = 1, message: str = "") -> list[dict[str, Any]]:
+    def hit(
+        self,
+        rule: str,
+        device: str,
+        active: bool = True,
+        *,
+        point: str | None = None,
+        value: Any = 1,
+        message: str = "",
+    ) -> list[dict[str, Any]]:
         """What the runtime does with a hit: alarm service first, then tickets."""
         dev = SITE.device(device)
         assert dev is not None
-        h = RuleHit(rule=rule, site="sc01", system=dev.system, device=device, point=point,
-                    active=active, ts_ms=self.clock.now_ms() - 100, value=value,
-                    message=message or f"{rule} on {device}")
+        h = RuleHit(
+            rule=rule,
+            site="sc01",
+            system=dev.system,
+            device=device,
+            point=point,
+            active=active,
+            ts_ms=self.clock.now_ms() - 100,
+            value=value,
+            message=message or f"{rule} on {device}",
+        )
         alarm = self.alarms.apply(h)
         return self.tickets.on_hit(h, alarm.id if alarm is not None else None)
 
@@ -76,8 +113,11 @@ class Env:
         return None
 
     def actions(self, ticket_id: int) -> list[tuple[str, str]]:
-        q = (sa.select(journal.c.actor, journal.c.action)
-             .where(journal.c.ticket_id == str(ticket_id)).order_by(journal.c.id))
+        q = (
+            sa.select(journal.c.actor, journal.c.action)
+            .where(journal.c.ticket_id == str(ticket_id))
+            .order_by(journal.c.id)
+        )
         with self.engine.connect() as conn:
             return [(a, b) for a, b in conn.execute(q)]
 
@@ -198,8 +238,7 @@ def test_rule_ticket_closes_once_the_condition_is_verified_normal(env: Env) -> N
     env.clock.advance(60)
     [c] = env.hit("hvac.filter_clogged", "ahu-01", active=False)
     assert c["status"] == "closed" and c["closed_at"] == "2026-01-05T02:01:00.000Z"
-    assert env.actions(t["id"])[-2:] == [("system", "condition_normal"),
-                                         ("system", "transition")]
+    assert env.actions(t["id"])[-2:] == [("system", "condition_normal"), ("system", "transition")]
 
 
 def test_resolved_after_the_condition_cleared_closes_at_once(env: Env) -> None:
@@ -243,8 +282,9 @@ def test_same_fault_within_30_days_is_a_repeat(env: Env) -> None:
 def test_people_tickets_are_routed_by_category(
     env: Env, category: str, device: str | None, crew: str
 ) -> None:
-    t = env.tickets.create(title="Please look", category=category, priority="medium",
-                           device=device, user="operator")
+    t = env.tickets.create(
+        title="Please look", category=category, priority="medium", device=device, user="operator"
+    )
     assert t["crew"] == crew and t["source"] == "person" and t["rule"] is None
     assert t["status"] == "assigned" and t["assignee"] is not None
 
@@ -253,8 +293,9 @@ def test_people_ticket_validation(env: Env) -> None:
     with pytest.raises(Invalid, match="names its device"):
         env.tickets.create(title="Broken", category="repair", priority="low", user="op")
     with pytest.raises(Invalid, match="no device"):
-        env.tickets.create(title="Broken", category="repair", priority="low", device="nope",
-                           user="op")
+        env.tickets.create(
+            title="Broken", category="repair", priority="low", device="nope", user="op"
+        )
     with pytest.raises(Invalid):
         env.tickets.create(title="x", category="gardening", priority="low", user="op")
     with pytest.raises(Invalid):
@@ -264,8 +305,9 @@ def test_people_ticket_validation(env: Env) -> None:
 
 
 def test_person_ticket_closes_with_satisfaction_after_the_call(env: Env) -> None:
-    t = env.tickets.create(title="Too cold in VIP 1", category="complaint", priority="low",
-                           user="operator")
+    t = env.tickets.create(
+        title="Too cold in VIP 1", category="complaint", priority="low", user="operator"
+    )
     move(env, t["id"], "in_progress")
     env.clock.advance(3600)
     r = move(env, t["id"], "resolved")
@@ -305,8 +347,7 @@ def test_every_move_is_journaled_with_who_and_why(env: Env) -> None:
     move(env, t["id"], "in_progress", "resolved")
     got = env.tickets.get(t["id"])
     assert got["assignee"] == "cs-he"
-    moves = [(j["user"], j["action"], j["reason"], j["detail"].get("to"))
-             for j in got["journal"]]
+    moves = [(j["user"], j["action"], j["reason"], j["detail"].get("to")) for j in got["journal"]]
     assert moves == [
         ("op", "create", None, None),
         ("dispatch", "assign", moves[1][2], None),
@@ -397,8 +438,7 @@ def test_outbox_rows_written_with_each_change(env: Env) -> None:
     t = env.tickets.create(title="Spill", category="cleaning", priority="low", user="op")
     move(env, t["id"], "in_progress")
     with env.engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox.c.dest, outbox.c.payload)
-                            .order_by(outbox.c.id)).all()
+        rows = conn.execute(sa.select(outbox.c.dest, outbox.c.payload).order_by(outbox.c.id)).all()
     assert [d for d, _ in rows] == ["webhook:http://127.0.0.1:9/x"] * 2
 
     first, second = (json.loads(p) for _, p in rows)

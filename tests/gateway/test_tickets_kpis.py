@@ -74,8 +74,15 @@ def test_kpis_match_hand_computed_values(env: Env) -> None:
     k = tk.kpis()
     o = k["overall"]
     assert o["tickets"] == 6
-    assert o["by_status"] == {"open": 0, "assigned": 2, "in_progress": 0, "on_hold": 0,
-                              "resolved": 0, "closed": 3, "cancelled": 1}
+    assert o["by_status"] == {
+        "open": 0,
+        "assigned": 2,
+        "in_progress": 0,
+        "on_hold": 0,
+        "resolved": 0,
+        "closed": 3,
+        "cancelled": 1,
+    }
     assert o["mtta_s"] == (1800 + 1200 + 3600) / 3 == 2200.0
     assert o["mean_time_to_assign_s"] == 0.0
     assert o["mttr_s"] == (7200 + 25200 + 7200) / 3 == 13200.0
@@ -88,8 +95,10 @@ def test_kpis_match_hand_computed_values(env: Env) -> None:
     assert o["first_time_fix_pct"] == 33.3  # A only: B was reopened, C repeated (D)
     assert o["repeat_fault_pct"] == 50.0  # D of the rule tickets C, D
     assert o["satisfaction"] == {"average": 6.0, "count": 2}
-    assert o["backlog"] == {"total": 2, "by_age": {"<1h": 1, "1-4h": 0, "4-24h": 1,
-                                                   "1-3d": 0, "3-7d": 0, ">7d": 0}}
+    assert o["backlog"] == {
+        "total": 2,
+        "by_age": {"<1h": 1, "1-4h": 0, "4-24h": 1, "1-3d": 0, "3-7d": 0, ">7d": 0},
+    }
 
     crews = k["by_crew"]
     assert sorted(crews) == ["cleaning", "customer-service", "hvac"]
@@ -113,7 +122,11 @@ def test_kpis_match_hand_computed_values(env: Env) -> None:
     assert techs["clean-ma"]["tickets"] == 2 and techs["clean-ma"]["by_status"]["cancelled"] == 1
     assert techs["cs-lin"]["mttr_s"] == 7200.0 and techs["cs-he"]["mtta_s"] is None
     assert techs["hvac-zhang"]["sla"]["respond"] == {
-        "decided": 2, "met": 1, "breached": 1, "compliance_pct": 50.0}
+        "decided": 2,
+        "met": 1,
+        "breached": 1,
+        "compliance_pct": 50.0,
+    }
     assert k["at"] == "2026-01-05T12:00:00.000Z"
 
     # the period: a week later, nothing created in the last 2 days, the backlog remains

@@ -24,8 +24,19 @@ from tests.integration.runtime_harness import (
 pytestmark = pytest.mark.integration
 
 S = 1000
-LIFECYCLE = {"raise", "repeat", "reactivate", "clear", "ack", "shelve", "unshelve", "suppress",
-             "unsuppress", "chattering", "escalate"}
+LIFECYCLE = {
+    "raise",
+    "repeat",
+    "reactivate",
+    "clear",
+    "ack",
+    "shelve",
+    "unshelve",
+    "suppress",
+    "unsuppress",
+    "chattering",
+    "escalate",
+}
 
 
 @pytest.fixture
@@ -82,7 +93,9 @@ def test_ack_needs_an_operator_and_is_journaled(h: RuntimeHarness) -> None:
 
     j = [e for e in journal(h, a["id"]) if e["action"] in LIFECYCLE]  # (tickets aside)
     assert [(e["action"], e["user"]) for e in j] == [
-        ("raise", "system"), ("ack", "operator"), ("clear", "system")
+        ("raise", "system"),
+        ("ack", "operator"),
+        ("clear", "system"),
     ]
     ack = j[1]
     assert ack["reason"] == "electrician called"
@@ -119,11 +132,13 @@ def test_shelve_unshelve_and_critical_409(h: RuntimeHarness) -> None:
     assert h.post(base + "/unshelve").status_code == 409  # not shelved
 
     # one-shot: a shelved alarm that clears is unshelved
-    assert h.post(base + "/shelve", {"minutes": 5, "reason": "again"}, role="admin"
-                  ).status_code == 200
+    assert (
+        h.post(base + "/shelve", {"minutes": 5, "reason": "again"}, role="admin").status_code == 200
+    )
     h.telemetry("lighting", "lt-office-01", {"lamp_fault": False}, ts=h.now_ms())
-    c = h.wait_alarm("lt-office-01", "lighting.lamp_failure",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm(
+        "lt-office-01", "lighting.lamp_failure", lambda x: x["state"] == "cleared_unacked"
+    )
     assert c["shelved"] is False
 
     j = journal(h, a["id"])
@@ -137,8 +152,9 @@ def test_shelve_unshelve_and_critical_409(h: RuntimeHarness) -> None:
     h.event("fire", "fp-01", "fire_alarm", ts=h.now_ms(), point="L1-D01", zone="lobby")
     f = h.wait_alarm("fp-01", "fire.alarm")
     assert f["priority"] == "critical"
-    r = h.post(f"/api/v1/alarms/{f['id']}/shelve", {"minutes": 5, "reason": "nuisance"},
-               role="admin")
+    r = h.post(
+        f"/api/v1/alarms/{f['id']}/shelve", {"minutes": 5, "reason": "nuisance"}, role="admin"
+    )
     assert r.status_code == 409 and "critical" in r.json()["detail"]
     assert h.get(f"/api/v1/alarms/{f['id']}")["shelved"] is False
     assert all(e["action"] != "shelve" for e in journal(h, f["id"]))
@@ -239,8 +255,9 @@ def test_sse_open_alarms_first_then_changes_and_resume(h: RuntimeHarness) -> Non
         assert raised.data["state"] == "active_unacked" and raised.data["rule"] == "hvac.fault"
         r = h.post(f"/api/v1/alarms/{raised.data['id']}/ack", {"note": "on it"})
         assert r.status_code == 200
-        acked = upto(lambda e: e.data["id"] == raised.data["id"]
-                     and e.data["state"] == "active_acked")
+        acked = upto(
+            lambda e: e.data["id"] == raised.data["id"] and e.data["state"] == "active_acked"
+        )
         assert acked.data["acked_by"] == "operator"
         h.telemetry("lighting", "lt-vip-01", {"lamp_fault": False}, ts=h.now_ms())
         upto(lambda e: e.data["id"] == first["id"] and e.data["state"] == "cleared_unacked")
@@ -327,8 +344,9 @@ def test_each_change_is_published_retained(h: RuntimeHarness) -> None:
         assert body["id"] == a["id"] and body["state"] == "active_unacked"
         assert body["rule"] == "lighting.lamp_failure" and body["site"] == h.site
         assert h.post(f"/api/v1/alarms/{a['id']}/ack", {}).status_code == 200
-        m = sub.take(lambda m: m.topic == topic and json.loads(m.payload)["state"] != (
-            "active_unacked"))
+        m = sub.take(
+            lambda m: m.topic == topic and json.loads(m.payload)["state"] != ("active_unacked")
+        )
         assert json.loads(m.payload)["state"] == "active_acked"
         assert m.qos == 1
     finally:

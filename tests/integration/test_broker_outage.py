@@ -94,6 +94,7 @@ def test_broker_restart_is_shown_and_survived(tmp_path: Path, private_mosquitto)
         # resubscribed: new messages arrive
         _publish(private_mosquitto.port, site, 100, 1000)
         _wait(lambda: received() >= 200, 20, "the next 100 messages")  # + redeliveries
+
         # the embedded store serves the telemetry API: fcu-0 had every 5th reading
         def stored() -> dict | None:
             api = gw.get(f"/api/v1/telemetry/fcu-0?field=zone_temp&start={T0}")

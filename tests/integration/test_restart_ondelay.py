@@ -132,8 +132,10 @@ def _start(gw: GatewayProc, pub: Publisher, site: str) -> None:
     """Start and wait until the subscription is in place (a probe comes through)."""
     gw.start()
     n = uuid.uuid4().int % 10**6
-    pub.publish(f"sitewatch/{site}/hvac/zz-probe/telemetry",
-                json.dumps({"ts": int(time.time() * 1000), "values": {"probe": n}}))
+    pub.publish(
+        f"sitewatch/{site}/hvac/zz-probe/telemetry",
+        json.dumps({"ts": int(time.time() * 1000), "values": {"probe": n}}),
+    )
     wait_for(lambda: _device_value(gw, "zz-probe", "probe") == n, what="probe")
 
 
@@ -141,16 +143,23 @@ def _kill_mid_delay_then_restart(
     tmp_path: Path, mosquitto_url: str, *, before: dict[str, Any] | None, **env: str
 ) -> None:
     site = "rs" + uuid.uuid4().hex[:8]
-    gw = GatewayProc(tmp_path, SITEWATCH_SITE=site, SITEWATCH_MQTT_CLIENT_ID=f"gw-{site}",
-                     SITEWATCH_MQTT_URL=mosquitto_url, **env)
+    gw = GatewayProc(
+        tmp_path,
+        SITEWATCH_SITE=site,
+        SITEWATCH_MQTT_CLIENT_ID=f"gw-{site}",
+        SITEWATCH_MQTT_URL=mosquitto_url,
+        **env,
+    )
     pub = Publisher(mosquitto_url)
     topic = f"sitewatch/{site}/hvac/{DEV}/telemetry"
     try:
         _start(gw, pub, site)
         t = int(time.time() * 1000) - LEAD * S
         if before is not None:  # another device's reading just ahead (its own flush)
-            pub.publish(f"sitewatch/{site}/hvac/fcu-office-01/telemetry",
-                        json.dumps({"ts": t, "values": before}))
+            pub.publish(
+                f"sitewatch/{site}/hvac/fcu-office-01/telemetry",
+                json.dumps({"ts": t, "values": before}),
+            )
             time.sleep(0.1)
         pub.publish(topic, json.dumps({"ts": t, "values": WARM}))
         wait_for(lambda: _device_value(gw, DEV, "zone_temp") == 27, what="reading handled")
@@ -162,8 +171,11 @@ def _kill_mid_delay_then_restart(
         gw.kill()  # SIGKILL: no flush, no goodbye
         assert int(time.time() * 1000) < t + 300 * S, "too slow: the delay ended before the kill"
         _start(gw, pub, site)
-        wait_for(lambda: [a for a in _alarms(gw) if a["rule"] == RULE], timeout=LEAD + 60,
-                 what="the alarm after the restart")
+        wait_for(
+            lambda: [a for a in _alarms(gw) if a["rule"] == RULE],
+            timeout=LEAD + 60,
+            what="the alarm after the restart",
+        )
         a = _one_alarm(_alarms(gw), t)
         time.sleep(2)
         pub.publish(topic, json.dumps({"ts": int(time.time() * 1000), "values": {"zone_temp": 28}}))
@@ -175,19 +187,17 @@ def _kill_mid_delay_then_restart(
         pub.close()
 
 
-def test_sigkill_mid_delay_neither_loses_nor_duplicates(
-    tmp_path: Path, mosquitto_url: str
-) -> None:
+def test_sigkill_mid_delay_neither_loses_nor_duplicates(tmp_path: Path, mosquitto_url: str) -> None:
     _kill_mid_delay_then_restart(tmp_path, mosquitto_url, before=None)
 
 
-def test_sigkill_mid_delay_after_back_to_back_flushes(
-    tmp_path: Path, mosquitto_url: str
-) -> None:
+def test_sigkill_mid_delay_after_back_to_back_flushes(tmp_path: Path, mosquitto_url: str) -> None:
     """Two readings 0.1 s apart, each flushed on its own (50 ms flush interval), then
     silence: the second one's timer must be saved before its acknowledgement, even though
     the engine's state was saved a moment before for the first one."""
     _kill_mid_delay_then_restart(
-        tmp_path, mosquitto_url, before={"zone_temp": 22, "setpoint": 22},
+        tmp_path,
+        mosquitto_url,
+        before={"zone_temp": 22, "setpoint": 22},
         SITEWATCH_INFLUX_FLUSH_INTERVAL_S="0.05",
     )

@@ -27,9 +27,28 @@ pytestmark = pytest.mark.integration
 S = 1000  # ms per second
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 CONTRACT_FIELDS = {
-    "id", "rule", "site", "system", "device", "point", "zone", "priority", "state",
-    "shelved", "suppressed", "out_of_service", "chattering", "raised_at", "source_ts",
-    "cleared_at", "acked_at", "acked_by", "value", "message", "action", "ticket_ids",
+    "id",
+    "rule",
+    "site",
+    "system",
+    "device",
+    "point",
+    "zone",
+    "priority",
+    "state",
+    "shelved",
+    "suppressed",
+    "out_of_service",
+    "chattering",
+    "raised_at",
+    "source_ts",
+    "cleared_at",
+    "acked_at",
+    "acked_by",
+    "value",
+    "message",
+    "action",
+    "ticket_ids",
 }
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -102,13 +121,15 @@ def test_hvac_zone_temp_high(h: RuntimeHarness) -> None:
     now = h.now_ms()
     hv = "hvac"
     # held 150 s only (then back to normal): never raised, not even on the clock
-    h.telemetry(hv, "fcu-sandtable-01", {"zone_temp": 26, "setpoint": 22, "fan": True},
-                ts=now - 250 * S)
+    h.telemetry(
+        hv, "fcu-sandtable-01", {"zone_temp": 26, "setpoint": 22, "fan": True}, ts=now - 250 * S
+    )
     h.telemetry(hv, "fcu-sandtable-01", {"zone_temp": 26}, ts=now - 100 * S)
     h.telemetry(hv, "fcu-sandtable-01", {"zone_temp": 23}, ts=now - 50 * S)
     # warm for 400 s but the fan is off: not this rule's business
-    h.telemetry(hv, "fcu-nego-01", {"zone_temp": 30, "setpoint": 22, "fan": False},
-                ts=now - 400 * S)
+    h.telemetry(
+        hv, "fcu-nego-01", {"zone_temp": 30, "setpoint": 22, "fan": False}, ts=now - 400 * S
+    )
     h.telemetry(hv, "fcu-nego-01", {"zone_temp": 30}, ts=now - 10 * S)
     # exactly at the threshold (setpoint + 3) is not above it
     h.telemetry(hv, "fcu-meeting-01", {"zone_temp": 25, "setpoint": 22}, ts=now - 400 * S)
@@ -118,8 +139,17 @@ def test_hvac_zone_temp_high(h: RuntimeHarness) -> None:
     h.telemetry(hv, "fcu-lobby-01", {"zone_temp": 26, "setpoint": 22, "fan": True}, ts=t1)
     h.telemetry(hv, "fcu-lobby-01", {"zone_temp": 26.5}, ts=now - 10 * S)
     a = h.wait_alarm("fcu-lobby-01", "hvac.zone_temp_high")
-    check_alarm(h, a, rule="hvac.zone_temp_high", device="fcu-lobby-01", system="hvac",
-                priority="medium", zone="lobby", source_ts=t1 + 300 * S, value=26.5)
+    check_alarm(
+        h,
+        a,
+        rule="hvac.zone_temp_high",
+        device="fcu-lobby-01",
+        system="hvac",
+        priority="medium",
+        zone="lobby",
+        source_ts=t1 + 300 * S,
+        value=26.5,
+    )
     assert "26.5" in a["message"]
     settle(h)
     no_alarm(h, "fcu-sandtable-01")
@@ -142,8 +172,9 @@ def test_hvac_zone_temp_high(h: RuntimeHarness) -> None:
     assert only_open(h, "fcu-lobby-01", "hvac.zone_temp_high")["state"] == "active_unacked"
     # past the deadband: cleared (still unacknowledged, so still open)
     h.telemetry(hv, "fcu-lobby-01", {"zone_temp": 23.9}, ts=now - 4 * S)
-    c = h.wait_alarm("fcu-lobby-01", "hvac.zone_temp_high",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm(
+        "fcu-lobby-01", "hvac.zone_temp_high", lambda x: x["state"] == "cleared_unacked"
+    )
     assert c["id"] == a["id"]
     assert RFC3339_MS.match(c["cleared_at"])
     assert len(h.open_alarms("fcu-lobby-01")) == 1
@@ -169,8 +200,17 @@ def test_hvac_fault(h: RuntimeHarness) -> None:
     t = now - 30 * S
     h.telemetry("hvac", "fcu-vip-01", {"fault_code": 7}, ts=t)
     a = h.wait_alarm("fcu-vip-01", "hvac.fault")
-    check_alarm(h, a, rule="hvac.fault", device="fcu-vip-01", system="hvac",
-                priority="medium", zone="vip-1", source_ts=t, value=7)
+    check_alarm(
+        h,
+        a,
+        rule="hvac.fault",
+        device="fcu-vip-01",
+        system="hvac",
+        priority="medium",
+        zone="vip-1",
+        source_ts=t,
+        value=7,
+    )
     h.telemetry("hvac", "fcu-vip-01", {"fault_code": 7}, ts=now - 20 * S)
     h.telemetry("hvac", "fcu-vip-01", {"fault_code": 7}, ts=now - 20 * S)
     h.telemetry("hvac", "fcu-vip-01", {"fault_code": 9}, ts=now - 15 * S)
@@ -190,16 +230,26 @@ def test_lighting_lamp_failure(h: RuntimeHarness) -> None:
     t = now - 30 * S
     h.telemetry("lighting", "lt-vip-01", {"lamp_fault": True}, ts=t)
     a = h.wait_alarm("lt-vip-01", "lighting.lamp_failure")
-    check_alarm(h, a, rule="lighting.lamp_failure", device="lt-vip-01", system="lighting",
-                priority="low", zone="vip-1", source_ts=t, value=True)
+    check_alarm(
+        h,
+        a,
+        rule="lighting.lamp_failure",
+        device="lt-vip-01",
+        system="lighting",
+        priority="low",
+        zone="vip-1",
+        source_ts=t,
+        value=True,
+    )
     for _ in range(3):
         h.telemetry("lighting", "lt-vip-01", {"lamp_fault": True}, ts=now - 20 * S)
     h.telemetry("lighting", "lt-vip-01", {"lamp_fault": True, "level": 40}, ts=now - 15 * S)
     settle(h, "lighting", ticks=0.5)
     assert only_open(h, "lt-vip-01", "lighting.lamp_failure")["state"] == "active_unacked"
     h.telemetry("lighting", "lt-vip-01", {"lamp_fault": False}, ts=now - 10 * S)
-    c = h.wait_alarm("lt-vip-01", "lighting.lamp_failure",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm(
+        "lt-vip-01", "lighting.lamp_failure", lambda x: x["state"] == "cleared_unacked"
+    )
     assert c["id"] == a["id"]
 
 
@@ -239,9 +289,17 @@ def test_lighting_after_hours_waste(night: RuntimeHarness) -> None:
     h.telemetry(lt, "lt-lobby-01", {"on": True, "occupancy": False}, ts=t1)
     h.telemetry(lt, "lt-lobby-01", {"on": True, "occupancy": False}, ts=now - 10 * S)
     a = h.wait_alarm("lt-lobby-01", "lighting.after_hours_waste")
-    check_alarm(h, a, rule="lighting.after_hours_waste", device="lt-lobby-01",
-                system="lighting", priority="low", zone="lobby", source_ts=t1 + 1800 * S,
-                value=True)
+    check_alarm(
+        h,
+        a,
+        rule="lighting.after_hours_waste",
+        device="lt-lobby-01",
+        system="lighting",
+        priority="low",
+        zone="lobby",
+        source_ts=t1 + 1800 * S,
+        value=True,
+    )
     settle(h, lt)
     no_alarm(h, "lt-lobby-02")
     no_alarm(h, "lt-lobby-03")
@@ -250,13 +308,12 @@ def test_lighting_after_hours_waste(night: RuntimeHarness) -> None:
     h.telemetry(lt, "lt-lobby-01", {"on": True, "occupancy": False}, ts=now - 8 * S)
     h.telemetry(lt, "lt-lobby-01", {"level": 80}, ts=now - 7 * S)
     settle(h, lt, ticks=0.5)
-    assert only_open(h, "lt-lobby-01", "lighting.after_hours_waste")["state"] == (
-        "active_unacked"
-    )
+    assert only_open(h, "lt-lobby-01", "lighting.after_hours_waste")["state"] == ("active_unacked")
     # somebody comes in: cleared
     h.telemetry(lt, "lt-lobby-01", {"occupancy": True}, ts=now - 5 * S)
-    c = h.wait_alarm("lt-lobby-01", "lighting.after_hours_waste",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm(
+        "lt-lobby-01", "lighting.after_hours_waste", lambda x: x["state"] == "cleared_unacked"
+    )
     assert c["id"] == a["id"]
 
 
@@ -272,8 +329,9 @@ def test_lighting_after_hours_waste_real_clock(h: RuntimeHarness) -> None:
     assert a["source_ts"] == iso_ms(t1 + 1800 * S)
     hour = datetime.now(SHANGHAI).hour
     if 8 <= hour < 20:
-        h.wait_alarm("lt-flat-a-01", "lighting.after_hours_waste",
-                     lambda x: x["state"] == "cleared_unacked")
+        h.wait_alarm(
+            "lt-flat-a-01", "lighting.after_hours_waste", lambda x: x["state"] == "cleared_unacked"
+        )
     settle(h, "lighting", ticks=1.5)
     only_open(h, "lt-flat-a-01", "lighting.after_hours_waste")
 
@@ -288,16 +346,24 @@ def test_access_door_forced(h: RuntimeHarness) -> None:
     t = now - 30 * S
     h.event(ac, "door-office", "door_forced", ts=t)
     a = h.wait_alarm("door-office", "access.door_forced")
-    check_alarm(h, a, rule="access.door_forced", device="door-office", system="access",
-                priority="high", zone="offices", source_ts=t, value="door_forced")
+    check_alarm(
+        h,
+        a,
+        rule="access.door_forced",
+        device="door-office",
+        system="access",
+        priority="high",
+        zone="offices",
+        source_ts=t,
+        value="door_forced",
+    )
     h.event(ac, "door-office", "door_forced", ts=t)
     h.event(ac, "door-office", "door_forced", ts=now - 25 * S)
     h.telemetry(ac, "door-office", {"door_open": True}, ts=now - 20 * S)
     settle(h, ac, ticks=0.5)
     assert only_open(h, "door-office", "access.door_forced")["state"] == "active_unacked"
     h.telemetry(ac, "door-office", {"door_open": False}, ts=now - 10 * S)
-    c = h.wait_alarm("door-office", "access.door_forced",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm("door-office", "access.door_forced", lambda x: x["state"] == "cleared_unacked")
     assert c["id"] == a["id"]
     settle(h, ac, ticks=0.5)
     assert [x["rule"] for x in h.alarms("door-office")] == ["access.door_forced"]
@@ -316,8 +382,17 @@ def test_access_door_held(h: RuntimeHarness) -> None:
     t = now - 100 * S
     h.telemetry(ac, "door-flats", {"door_open": True}, ts=t)
     a = h.wait_alarm("door-flats", "access.door_held")
-    check_alarm(h, a, rule="access.door_held", device="door-flats", system="access",
-                priority="medium", zone="model-flat-a", source_ts=t + 60 * S, value=True)
+    check_alarm(
+        h,
+        a,
+        rule="access.door_held",
+        device="door-flats",
+        system="access",
+        priority="medium",
+        zone="model-flat-a",
+        source_ts=t + 60 * S,
+        value=True,
+    )
     settle(h, ac)
     no_alarm(h, "door-vip")
     no_alarm(h, "door-staff")
@@ -327,8 +402,7 @@ def test_access_door_held(h: RuntimeHarness) -> None:
     settle(h, ac, ticks=0.5)
     assert only_open(h, "door-flats", "access.door_held")["state"] == "active_unacked"
     h.telemetry(ac, "door-flats", {"door_open": False}, ts=now - 1 * S)
-    c = h.wait_alarm("door-flats", "access.door_held",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm("door-flats", "access.door_held", lambda x: x["state"] == "cleared_unacked")
     assert c["id"] == a["id"]
 
 
@@ -337,8 +411,17 @@ def test_access_tamper_clears_on_ack(h: RuntimeHarness) -> None:
     t = now - 30 * S
     h.event("access", "door-plant", "tamper", ts=t)
     a = h.wait_alarm("door-plant", "access.tamper")
-    check_alarm(h, a, rule="access.tamper", device="door-plant", system="access",
-                priority="high", zone="plant-room", source_ts=t, value="tamper")
+    check_alarm(
+        h,
+        a,
+        rule="access.tamper",
+        device="door-plant",
+        system="access",
+        priority="high",
+        zone="plant-room",
+        source_ts=t,
+        value="tamper",
+    )
     h.event("access", "door-plant", "tamper", ts=t)
     h.event("access", "door-plant", "tamper", ts=now - 20 * S)
     h.telemetry("access", "door-plant", {"door_open": False}, ts=now - 15 * S)
@@ -383,8 +466,18 @@ def test_fire_event_rules(h: RuntimeHarness, etype: str, rule: str, priority: st
     zone = {"zone": "sand-table"}  # the panel names the point's zone, as the simulator does
     h.event(f, "fp-01", etype, ts=t, point="L1-D03", **zone)
     a = h.wait_alarm("fp-01", rule)
-    check_alarm(h, a, rule=rule, device="fp-01", system="fire", priority=priority,
-                zone="sand-table", source_ts=t, value=etype, point="L1-D03")
+    check_alarm(
+        h,
+        a,
+        rule=rule,
+        device="fp-01",
+        system="fire",
+        priority=priority,
+        zone="sand-table",
+        source_ts=t,
+        value=etype,
+        point="L1-D03",
+    )
     h.event(f, "fp-01", etype, ts=t, point="L1-D03", **zone)
     h.event(f, "fp-01", etype, ts=now - 25 * S, point="L1-D03", **zone)
     h.event(f, "fp-01", etype, ts=now - 24 * S, point="L1-D03")
@@ -423,8 +516,17 @@ def test_fire_smoke_high(h: RuntimeHarness) -> None:
     t = now - 40 * S
     h.telemetry(f, "sd-office-01", {"smoke": 4.5}, ts=t)
     a = h.wait_alarm("sd-office-01", "fire.smoke_high")
-    check_alarm(h, a, rule="fire.smoke_high", device="sd-office-01", system="fire",
-                priority="high", zone="offices", source_ts=t, value=4.5)
+    check_alarm(
+        h,
+        a,
+        rule="fire.smoke_high",
+        device="sd-office-01",
+        system="fire",
+        priority="high",
+        zone="offices",
+        source_ts=t,
+        value=4.5,
+    )
     h.telemetry(f, "sd-office-01", {"smoke": 4.6}, ts=now - 30 * S)
     h.telemetry(f, "sd-office-01", {"smoke": 4.6}, ts=now - 30 * S)
     h.telemetry(f, "sd-office-01", {"smoke": 3.5}, ts=now - 25 * S)  # deadband: still active
@@ -433,8 +535,7 @@ def test_fire_smoke_high(h: RuntimeHarness) -> None:
     settle(h, f, ticks=0.5)
     assert only_open(h, "sd-office-01", "fire.smoke_high")["state"] == "active_unacked"
     h.telemetry(f, "sd-office-01", {"smoke": 2.9}, ts=now - 20 * S)
-    c = h.wait_alarm("sd-office-01", "fire.smoke_high",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm("sd-office-01", "fire.smoke_high", lambda x: x["state"] == "cleared_unacked")
     assert c["id"] == a["id"]
 
     # the panel has confirmed a fire in that zone: the detector's smoke is no extra alarm
@@ -455,14 +556,30 @@ def test_device_offline_by_status(h: RuntimeHarness) -> None:
     h.status("hvac", "fcu-office-01", online=False)
     h.status("fire", "hd-plant-01", online=False)
     a = h.wait_alarm("fcu-office-01", "device.offline")
-    check_alarm(h, a, rule="device.offline", device="fcu-office-01", system="hvac",
-                priority="low", zone="offices", value="offline")
+    check_alarm(
+        h,
+        a,
+        rule="device.offline",
+        device="fcu-office-01",
+        system="hvac",
+        priority="low",
+        zone="offices",
+        value="offline",
+    )
     # stamped when the gateway learnt it (a status has no device time)
     source = parse_iso_ms(a["source_ts"])
     assert source is not None and before - 1000 <= source <= h.now_ms()
     f = h.wait_alarm("hd-plant-01", "device.offline")
-    check_alarm(h, f, rule="device.offline", device="hd-plant-01", system="fire",
-                priority="high", zone="plant-room", value="offline")
+    check_alarm(
+        h,
+        f,
+        rule="device.offline",
+        device="hd-plant-01",
+        system="fire",
+        priority="high",
+        zone="plant-room",
+        value="offline",
+    )
     # the will delivered twice, a retained offline seen again: still one alarm
     h.status("hvac", "fcu-office-01", online=False)
     h.status("hvac", "fcu-office-01", online=False)
@@ -471,8 +588,7 @@ def test_device_offline_by_status(h: RuntimeHarness) -> None:
     # the next message clears it
     h.telemetry("hvac", "fcu-office-01", {"zone_temp": 22}, ts=h.now_ms())
     h.telemetry("fire", "hd-plant-01", {"heat": 24}, ts=h.now_ms())
-    c = h.wait_alarm("fcu-office-01", "device.offline",
-                     lambda x: x["state"] == "cleared_unacked")
+    c = h.wait_alarm("fcu-office-01", "device.offline", lambda x: x["state"] == "cleared_unacked")
     assert c["id"] == a["id"]
     h.wait_alarm("hd-plant-01", "device.offline", lambda x: x["state"] == "cleared_unacked")
     assert now <= h.now_ms()

@@ -65,9 +65,7 @@ def engine(schema: str) -> Iterator[sa.Engine]:
     yield eng
     with eng.begin() as conn:  # a clean slate for the next test (journal is append-only)
         conn.exec_driver_sql("ALTER TABLE journal DISABLE TRIGGER journal_append_only")
-        conn.exec_driver_sql(
-            "TRUNCATE journal, alarms, alarm_changes, out_of_service, rule_state"
-        )
+        conn.exec_driver_sql("TRUNCATE journal, alarms, alarm_changes, out_of_service, rule_state")
         conn.exec_driver_sql("ALTER TABLE journal ENABLE TRIGGER journal_append_only")
         conn.exec_driver_sql("UPDATE meta SET value = 0")
     eng.dispose()
@@ -84,10 +82,22 @@ LATEST = sorted(
 
 def row(**over: object) -> dict[str, object]:
     r: dict[str, object] = {
-        "rule": "hvac.fault", "site": "sc01", "system": "hvac", "device": "ahu1", "point": "",
-        "zone": None, "priority": "medium", "state": "active_unacked", "raised_at_ms": 1,
-        "activated_at_ms": 1, "source_ts_ms": 1, "last_hit_ms": 1, "last_announced_ms": 1,
-        "updated_at_ms": 1, "ticket_ids": [], "value": 1.5,
+        "rule": "hvac.fault",
+        "site": "sc01",
+        "system": "hvac",
+        "device": "ahu1",
+        "point": "",
+        "zone": None,
+        "priority": "medium",
+        "state": "active_unacked",
+        "raised_at_ms": 1,
+        "activated_at_ms": 1,
+        "source_ts_ms": 1,
+        "last_hit_ms": 1,
+        "last_announced_ms": 1,
+        "updated_at_ms": 1,
+        "ticket_ids": [],
+        "value": 1.5,
     }
     r.update(over)
     return r
@@ -102,8 +112,10 @@ def test_migrations_in_own_schema(engine: sa.Engine, schema: str) -> None:
         mc = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(mc, Base.metadata) == []
         indexdef = conn.execute(
-            sa.text("SELECT indexdef FROM pg_indexes WHERE schemaname = :s "
-                    "AND indexname = 'uq_alarms_open_key'"),
+            sa.text(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = :s "
+                "AND indexname = 'uq_alarms_open_key'"
+            ),
             {"s": schema},
         ).scalar_one()
     assert "UNIQUE" in indexdef and "WHERE" in indexdef and "closed" in indexdef
@@ -119,7 +131,8 @@ def test_partial_unique_index(engine: sa.Engine) -> None:
         conn.execute(sa.insert(alarms).values(row(state="closed")))
         conn.execute(sa.insert(alarms).values(row(state="closed")))
         conn.execute(
-            sa.update(alarms).where(alarms.c.point == "", alarms.c.state != "closed")
+            sa.update(alarms)
+            .where(alarms.c.point == "", alarms.c.state != "closed")
             .values(state="closed")
         )
         conn.execute(sa.insert(alarms).values(row()))

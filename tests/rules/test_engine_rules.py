@@ -29,8 +29,9 @@ def only(hits: list[RuleHit], rule: str) -> list[RuleHit]:
 R = "hvac.zone_temp_high"
 
 
-def feed_hot(e: RuleEngine, start: int, seconds: int, temp: float = 25.5,
-             step: int = 60) -> list[RuleHit]:
+def feed_hot(
+    e: RuleEngine, start: int, seconds: int, temp: float = 25.5, step: int = 60
+) -> list[RuleHit]:
     hits: list[RuleHit] = []
     for s in range(0, seconds + 1, step):
         hits += e.on_telemetry(tel("fcu-1", start + s * S, zone_temp=temp))
@@ -118,6 +119,7 @@ def test_zone_temp_high_completes_on_tick(engine: RuleEngine) -> None:
 
 # ---------------------------------------------------------------- hvac.filter_clogged
 
+
 def test_filter_clogged(engine: RuleEngine) -> None:
     F = "hvac.filter_clogged"
     hits: list[RuleHit] = []
@@ -144,6 +146,7 @@ def test_filter_clogged_on_tick(engine: RuleEngine) -> None:
 
 # ---------------------------------------------------------------- hvac.fault
 
+
 def test_hvac_fault(engine: RuleEngine) -> None:
     F = "hvac.fault"
     assert only(engine.on_telemetry(tel("fcu-1", T, fault_code=0)), F) == []
@@ -157,6 +160,7 @@ def test_hvac_fault(engine: RuleEngine) -> None:
 
 
 # ---------------------------------------------------------------- lighting
+
 
 def test_lamp_failure(engine: RuleEngine) -> None:
     F = "lighting.lamp_failure"
@@ -173,8 +177,9 @@ W = "lighting.after_hours_waste"
 NINE_PM = T + 9 * 3600 * S  # 21:00 Asia/Shanghai (13:00 UTC)
 
 
-def feed_lights(e: RuleEngine, start: int, seconds: int, occupancy: bool = False,
-                on: bool = True) -> list[RuleHit]:
+def feed_lights(
+    e: RuleEngine, start: int, seconds: int, occupancy: bool = False, on: bool = True
+) -> list[RuleHit]:
     hits: list[RuleHit] = []
     for s in range(0, seconds + 1, 60):
         hits += e.on_telemetry(tel("lc-1", start + s * S, on=on, occupancy=occupancy))
@@ -232,6 +237,7 @@ def test_after_hours_waste_uses_site_timezone_not_utc(engine: RuleEngine) -> Non
 
 
 # ---------------------------------------------------------------- access
+
 
 def test_door_forced_event_and_clear_on_close(engine: RuleEngine) -> None:
     F = "access.door_forced"
@@ -297,6 +303,7 @@ def test_tamper_clears_on_ack(engine: RuleEngine) -> None:
 
 
 # ---------------------------------------------------------------- fire events
+
 
 def test_fire_alarm_keyed_by_point_and_reset(engine: RuleEngine) -> None:
     F = "fire.alarm"

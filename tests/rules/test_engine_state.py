@@ -149,8 +149,10 @@ def test_online_status_does_not_clear_silence(engine: RuleEngine) -> None:
     [h] = [x for x in engine.tick(T + 90 * S) if x.device == "door-1"]
     assert h.active
     assert engine.on_status(status("door-1", True, T + 100 * S), T + 100 * S) == []
-    assert [x.device for x in only(engine.on_telemetry(
-        tel("door-1", T + 101 * S, door_open=False)), OFF)] == ["door-1"]
+    assert [
+        x.device
+        for x in only(engine.on_telemetry(tel("door-1", T + 101 * S, door_open=False)), OFF)
+    ] == ["door-1"]
 
 
 def test_unknown_device_registered_on_first_message(engine: RuleEngine) -> None:
@@ -233,8 +235,12 @@ def test_restore_active_prevents_duplicate_raise(site: Site, pack: RulePack) -> 
 
 
 def test_restore_skips_unknown_rules(engine: RuleEngine) -> None:
-    engine.restore({"pending": [{"rule": "gone", "device": "fcu-1", "since_ms": T}],
-                    "active": [{"rule": "gone", "device": "fcu-1"}]})
+    engine.restore(
+        {
+            "pending": [{"rule": "gone", "device": "fcu-1", "since_ms": T}],
+            "active": [{"rule": "gone", "device": "fcu-1"}],
+        }
+    )
     assert engine.pending() == [] and engine.active() == []
 
 

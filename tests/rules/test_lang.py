@@ -21,8 +21,9 @@ class Hist:
         return self.value
 
 
-def ev(text: str, values: dict[str, Any], defaults: dict[str, Any] | None = None,
-       dev: Any = None) -> bool | None:
+def ev(
+    text: str, values: dict[str, Any], defaults: dict[str, Any] | None = None, dev: Any = None
+) -> bool | None:
     return compile_condition(text, defaults)(values, dev)
 
 
@@ -57,7 +58,7 @@ def ev(text: str, values: dict[str, Any], defaults: dict[str, Any] | None = None
         ("-a > 1", {"a": -2}, True),
         ("abs(a - b) > 2", {"a": 1, "b": 5}, True),
         ("mode == 'auto'", {"mode": "auto"}, True),
-        ("mode == \"auto\"", {"mode": "manual"}, False),
+        ('mode == "auto"', {"mode": "manual"}, False),
         ("mode > 3", {"mode": "auto"}, None),  # type mismatch at run time is unknown
         ("lamp_fault", {"lamp_fault": True}, True),
         ("lamp_fault", {"lamp_fault": "off"}, False),
@@ -76,8 +77,10 @@ def test_defaults_count_for_missing_fields() -> None:
     c = compile_condition("zone_temp > setpoint + 3 and fan != false", {"fan": True})
     assert c({"zone_temp": 26, "setpoint": 22}) is True
     assert c({"zone_temp": 26, "setpoint": 22, "fan": False}) is False
-    assert compile_condition("door_open and secure != false", {"secure": True})(
-        {"door_open": True}) is True
+    assert (
+        compile_condition("door_open and secure != false", {"secure": True})({"door_open": True})
+        is True
+    )
 
 
 def test_fields_and_history() -> None:
@@ -147,8 +150,16 @@ def test_not_a_string() -> None:
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("300s", 300_000), ("5m", 300_000), ("1h30m", 5_400_000), ("500ms", 500), (60, 60_000),
-     ("90", 90_000), (1.5, 1500), ("1d", 86_400_000)],
+    [
+        ("300s", 300_000),
+        ("5m", 300_000),
+        ("1h30m", 5_400_000),
+        ("500ms", 500),
+        (60, 60_000),
+        ("90", 90_000),
+        (1.5, 1500),
+        ("1d", 86_400_000),
+    ],
 )
 def test_durations(text: object, ms: int) -> None:
     assert parse_duration_ms(text) == ms
@@ -170,16 +181,57 @@ def test_parser_never_crashes_on_arbitrary_text(text: str) -> None:
     c({}, None)
 
 
-_TOKENS = ["a", "b", "fan", "1", "2.5", "0", "true", "false", "and", "or", "not", "(", ")",
-           "+", "-", "*", "/", ">", ">=", "<", "<=", "==", "!=", "'x'", "rate", "delta",
-           "abs", ",", "10m", "=", "&&", "!", "1e3", ".5", " "]
-_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3))
+_TOKENS = [
+    "a",
+    "b",
+    "fan",
+    "1",
+    "2.5",
+    "0",
+    "true",
+    "false",
+    "and",
+    "or",
+    "not",
+    "(",
+    ")",
+    "+",
+    "-",
+    "*",
+    "/",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "==",
+    "!=",
+    "'x'",
+    "rate",
+    "delta",
+    "abs",
+    ",",
+    "10m",
+    "=",
+    "&&",
+    "!",
+    "1e3",
+    ".5",
+    " ",
+]
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+)
 
 
 @settings(max_examples=3000, deadline=None)
-@given(st.lists(st.sampled_from(_TOKENS), max_size=25),
-       st.dictionaries(st.sampled_from(["a", "b", "fan"]), _VALUES))
+@given(
+    st.lists(st.sampled_from(_TOKENS), max_size=25),
+    st.dictionaries(st.sampled_from(["a", "b", "fan"]), _VALUES),
+)
 def test_parser_never_crashes_on_token_soup(tokens: list[str], values: dict[str, Any]) -> None:
     text = " ".join(tokens)
     try:

@@ -51,8 +51,13 @@ def test_default_pack_is_the_contract(pack) -> None:  # type: ignore[no-untyped-
     w = by["lighting.after_hours_waste"].window
     assert (w.start_min, w.end_min, w.outside) == (480, 1200, True)
     assert by["access.door_forced"].clear.text == "door_open == false"
-    for rid in ("fire.alarm", "fire.pre_alarm", "fire.fault", "fire.supervisory",
-                "fire.disablement"):
+    for rid in (
+        "fire.alarm",
+        "fire.pre_alarm",
+        "fire.fault",
+        "fire.supervisory",
+        "fire.disablement",
+    ):
         assert by[rid].clear_events == {"reset"}
     assert by["access.tamper"].spec.clears_on_ack
     assert not by["access.door_forced"].spec.clears_on_ack
@@ -96,24 +101,24 @@ def errors_of(text: str) -> list[str]:
 
 def test_check_reports_line_numbers() -> None:
     text = (
-        "version: 1\n"                                   # 1
-        "rules:\n"                                       # 2
-        + GOOD_RULE +                                    # 3-8
-        "  - id: x.bad\n"                                # 9
-        "    system: hvack\n"                            # 10
-        "    priority: urgent\n"                         # 11
-        "    when: zone_temp >> 3\n"                     # 12
-        "    for: soon\n"                                # 13
-        "    whne: x\n"                                  # 14
-        "    message: \"{device} {nope}\"\n"             # 15
-        "    action: look\n"                             # 16
-        "  - id: x.ok\n"                                 # 17
-        "    priority: low\n"                            # 18
-        "    event: tamper\n"                            # 19
-        "    clear_event: tamper\n"                      # 20
-        "    for: 10s\n"                                 # 21
-        "    message: m\n"                               # 22
-        "    action: a\n"                                # 23
+        "version: 1\n"  # 1
+        "rules:\n"  # 2
+        + GOOD_RULE  # 3-8
+        + "  - id: x.bad\n"  # 9
+        "    system: hvack\n"  # 10
+        "    priority: urgent\n"  # 11
+        "    when: zone_temp >> 3\n"  # 12
+        "    for: soon\n"  # 13
+        "    whne: x\n"  # 14
+        '    message: "{device} {nope}"\n'  # 15
+        "    action: look\n"  # 16
+        "  - id: x.ok\n"  # 17
+        "    priority: low\n"  # 18
+        "    event: tamper\n"  # 19
+        "    clear_event: tamper\n"  # 20
+        "    for: 10s\n"  # 21
+        "    message: m\n"  # 22
+        "    action: a\n"  # 23
     )
     errs = errors_of(text)
     joined = "\n".join(errs)
@@ -123,8 +128,7 @@ def test_check_reports_line_numbers() -> None:
     assert "pack.yaml:13: rule 'x.bad': for: not a duration" in joined
     assert "pack.yaml:14: rule 'x.bad': unknown key 'whne' (did you mean 'when'?)" in joined
     assert "pack.yaml:17: rule 'x.ok': duplicate id (first on line 3)" in joined
-    assert "pack.yaml:20: rule 'x.ok': clear_event: the same event cannot raise and clear" \
-        in joined
+    assert "pack.yaml:20: rule 'x.ok': clear_event: the same event cannot raise and clear" in joined
     assert "pack.yaml:21: rule 'x.ok': for: an event rule cannot be delayed" in joined
     # sorted by line
     lines = [int(e.split(":")[1]) for e in errs]
@@ -141,43 +145,74 @@ def test_check_reports_line_numbers() -> None:
         ("rules: []\n", "pack.yaml:1: rules: a non-empty list"),
         ("rulez: []\n", "pack.yaml:1: unknown top-level key 'rulez'"),
         ("rules:\n  - 3\n", "pack.yaml:2: rules[0]: a rule is a mapping"),
-        ("rules:\n" + GOOD_RULE + "    action: again\n",
-         "pack.yaml:8: duplicate key 'action'"),
-        ("rules:\n  - id: a\n    priority: low\n    message: m\n    action: a\n",
-         "pack.yaml:2: rule 'a': needs a trigger"),
-        ("rules:\n  - id: a\n    priority: critical\n    when: zone_temp > 1\n"
-         "    for: 5s\n    message: m\n    action: a\n",
-         "pack.yaml:5: rule 'a': for: a critical rule is never delayed"),
-        ("rules:\n  - id: a\n    system: hvac\n    priority: low\n    when: zone_tmp > 1\n"
-         "    message: m\n    action: a\n",
-         "pack.yaml:5: rule 'a': unknown field 'zone_tmp' for hvac"),
-        ("rules:\n  - id: a\n    priority: low\n    raises: ticket\n    when: smoke > 1\n"
-         "    message: m\n    action: a\n",
-         "pack.yaml:4: rule 'a': raises: ticket needs `crews`"),
-        ("rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
-         "    outside: '8-20'\n    message: m\n    action: a\n",
-         "pack.yaml:5: rule 'a': outside: bad time window '8-20'"),
-        ("rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
-         "    unless_active: {rule: nope}\n    message: m\n    action: a\n",
-         "pack.yaml:2: rule 'a': unless_active: unknown rule 'nope'"),
-        ("rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
-         "    crews: [{crew: x, after: later}]\n    message: m\n    action: a\n",
-         "pack.yaml:5: rule 'a': crews: not a duration"),
-        ("rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
-         "    message: '{smoke.__class__}'\n    action: a\n",
-         "pack.yaml:5: rule 'a': message: bad template field"),
-        ("rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n    message: m\n",
-         "pack.yaml:2: rule 'a': action: required"),
-        ("rules:\n  - id: a b\n    priority: low\n    when: smoke > 1\n    message: m\n"
-         "    action: a\n", "pack.yaml:2: rule 'a b': id: 1 to 64 letters"),
-        ("rules:\n  - id: off\n    priority: low\n    when: smoke > 1\n    message: m\n"
-         "    action: a\n", "pack.yaml:2: rules[0]: id: YAML reads yes/no/on/off"),
-        ("rules:\n  - priority: low\n    when: smoke > 1\n    message: m\n"
-         "    action: a\n", "pack.yaml:2: rules[0]: id: required"),
-        ("rules:\n  - id: a\n    priority: low\n    offline: {factor: 0}\n    message: m\n"
-         "    action: a\n", "pack.yaml:4: rule 'a': offline: factor 0"),
-        ("rules:\n  - id: a\n    priority: low\n    offline: {}\n    when: smoke > 1\n"
-         "    message: m\n    action: a\n", "pack.yaml:5: rule 'a': when: not allowed"),
+        ("rules:\n" + GOOD_RULE + "    action: again\n", "pack.yaml:8: duplicate key 'action'"),
+        (
+            "rules:\n  - id: a\n    priority: low\n    message: m\n    action: a\n",
+            "pack.yaml:2: rule 'a': needs a trigger",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: critical\n    when: zone_temp > 1\n"
+            "    for: 5s\n    message: m\n    action: a\n",
+            "pack.yaml:5: rule 'a': for: a critical rule is never delayed",
+        ),
+        (
+            "rules:\n  - id: a\n    system: hvac\n    priority: low\n    when: zone_tmp > 1\n"
+            "    message: m\n    action: a\n",
+            "pack.yaml:5: rule 'a': unknown field 'zone_tmp' for hvac",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    raises: ticket\n    when: smoke > 1\n"
+            "    message: m\n    action: a\n",
+            "pack.yaml:4: rule 'a': raises: ticket needs `crews`",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
+            "    outside: '8-20'\n    message: m\n    action: a\n",
+            "pack.yaml:5: rule 'a': outside: bad time window '8-20'",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
+            "    unless_active: {rule: nope}\n    message: m\n    action: a\n",
+            "pack.yaml:2: rule 'a': unless_active: unknown rule 'nope'",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
+            "    crews: [{crew: x, after: later}]\n    message: m\n    action: a\n",
+            "pack.yaml:5: rule 'a': crews: not a duration",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n"
+            "    message: '{smoke.__class__}'\n    action: a\n",
+            "pack.yaml:5: rule 'a': message: bad template field",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    when: smoke > 1\n    message: m\n",
+            "pack.yaml:2: rule 'a': action: required",
+        ),
+        (
+            "rules:\n  - id: a b\n    priority: low\n    when: smoke > 1\n    message: m\n"
+            "    action: a\n",
+            "pack.yaml:2: rule 'a b': id: 1 to 64 letters",
+        ),
+        (
+            "rules:\n  - id: off\n    priority: low\n    when: smoke > 1\n    message: m\n"
+            "    action: a\n",
+            "pack.yaml:2: rules[0]: id: YAML reads yes/no/on/off",
+        ),
+        (
+            "rules:\n  - priority: low\n    when: smoke > 1\n    message: m\n    action: a\n",
+            "pack.yaml:2: rules[0]: id: required",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    offline: {factor: 0}\n    message: m\n"
+            "    action: a\n",
+            "pack.yaml:4: rule 'a': offline: factor 0",
+        ),
+        (
+            "rules:\n  - id: a\n    priority: low\n    offline: {}\n    when: smoke > 1\n"
+            "    message: m\n    action: a\n",
+            "pack.yaml:5: rule 'a': when: not allowed",
+        ),
     ],
 )
 def test_check_broken_packs(text: str, expected: str, tmp_path: Path) -> None:
@@ -189,8 +224,10 @@ def test_check_broken_packs(text: str, expected: str, tmp_path: Path) -> None:
 
 
 def test_block_scalar_condition_line() -> None:
-    text = ("rules:\n  - id: a\n    priority: low\n    when: >-\n      smoke > 1 and\n"
-            "      heat >\n    message: m\n    action: a\n")
+    text = (
+        "rules:\n  - id: a\n    priority: low\n    when: >-\n      smoke > 1 and\n"
+        "      heat >\n    message: m\n    action: a\n"
+    )
     errs = errors_of(text)
     assert errs and errs[0].startswith("pack.yaml:4: rule 'a': when: ")
 
@@ -207,7 +244,8 @@ def test_load_pack_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="cannot read"):
         load_pack(tmp_path / "nope.yaml")
     assert check_file(tmp_path / "nope.yaml")[0].endswith(
-        "No such file or directory: '" + str(tmp_path / "nope.yaml") + "'")
+        "No such file or directory: '" + str(tmp_path / "nope.yaml") + "'"
+    )
 
 
 def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -216,8 +254,11 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(good)]) == 0
     assert capsys.readouterr().out.strip() == "OK: 15 rules"
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n  - id: a\n    priority: nope\n    when: smoke > 1\n"
-                   "    message: m\n    action: a\n", encoding="utf-8")
+    bad.write_text(
+        "rules:\n  - id: a\n    priority: nope\n    when: smoke > 1\n"
+        "    message: m\n    action: a\n",
+        encoding="utf-8",
+    )
     assert main(["check", str(bad)]) == 1
     out = capsys.readouterr().out
     assert f"{bad}:3: rule 'a': priority: 'nope'" in out
@@ -230,8 +271,10 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_template_render_never_raises() -> None:
     t = parse_template("{device} {zone_temp:.1f} {missing} {name!r} {flag:.1f}")
-    assert t.render({"device": "d", "zone_temp": "warm", "name": "n", "flag": True}) == \
-        "d warm ? 'n' 1.0"
+    assert (
+        t.render({"device": "d", "zone_temp": "warm", "name": "n", "flag": True})
+        == "d warm ? 'n' 1.0"
+    )
     with pytest.raises(RuleError):
         parse_template("{a:{b}}")
     with pytest.raises(RuleError):
