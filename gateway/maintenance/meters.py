@@ -27,9 +27,11 @@ read before it is added to.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +44,10 @@ from gateway.store import models as m
 HOUR_MS = 3_600_000
 #: the longest step credited is the reporting interval times this
 STEP_SLACK = 1.5
+#: rows written per statement by :meth:`Meters.save` (one transaction for all)
+SAVE_BATCH = 2000
+#: distinct sets of day-row fields shared between devices (more are kept per device)
+FIELD_SETS = 1000
 
 #: meter -> (field it reads, how)
 METERS: Mapping[str, tuple[str, str]] = {
@@ -90,11 +96,14 @@ class Meters:
         self._engine = engine
         self.tz = tz
         self.trend_fields: set[str] = set(trend_fields)
-        self.meters: dict[tuple[str, str], Meter] = {}
-        # the same meters by device: last_ts and of() look at one device's, not all
+        # device -> meter name -> meter (one table only: a second one keyed by
+        # (device, name) tuples cost ~160 bytes a device at 10,000s of devices)
         self._by_device: dict[str, dict[str, Meter]] = {}
         self._days: dict[tuple[str, str, str], Day] = {}
-        self._with_days: set[tuple[str, str]] = set()  # (device, field) with day rows
+        # device -> the fields with day rows; one frozenset for all devices of the same fields
+        # (a set of (device, field) tuples was ~260 bytes a device)
+        self._with_days: dict[str, frozenset[str]] = {}
+        self._field_sets: dict[frozenset[str], frozenset[str]] = {}
         self._loaded_days: set[str] = set()  # days whose stored rows are in _days
         self._span: tuple[int, int, str] = (0, 0, "")  # the last local day: [start, end)
 
@@ -115,7 +124,8 @@ class Meters:
                     self.observe_trend(device, fld, ts_ms, raw)
 
     def _step(self, device: str, name: str, how: str, ts: int, raw: float, max_step: int) -> None:
-        mt = self.meters.get((device, name))
+        mine = self._by_device.get(device)
+        mt = None if mine is None else mine.get(name)
         if mt is None:
             mt = self._add(device, name, Meter())
         if mt.last_ts_ms is not None and ts <= mt.last_ts_ms:
@@ -143,12 +153,15 @@ class Meters:
         day.dirty = True
 
     def value(self, device: str, name: str) -> float | None:
-        mt = self.meters.get((device, name))
+        mt = self._by_device.get(device, {}).get(name)
         return None if mt is None else mt.value
 
     def _add(self, device: str, name: str, mt: Meter) -> Meter:
-        self.meters[(device, name)] = mt
-        self._by_device.setdefault(device, {})[name] = mt
+        # one copy of each device id and name, shared with the rule engine's (interned)
+        mine = self._by_device.get(device)
+        if mine is None:
+            mine = self._by_device[sys.intern(device)] = {}
+        mine[sys.intern(name)] = mt
         return mt
 
     def last_ts(self, device: str) -> int:
@@ -178,10 +191,19 @@ class Meters:
 
     def has_days(self, device: str, fld: str) -> bool:
         """Whether ``(device, field)`` has any day row (stored or in memory)."""
-        return (device, fld) in self._with_days
+        return fld in self._with_days.get(device, ())
+
+    def _mark_days(self, device: str, fld: str) -> None:
+        """``(device, fld)`` has a day row now."""
+        cur = self._with_days.get(device)
+        if cur is not None and fld in cur:
+            return
+        new = (cur or frozenset()) | {fld}
+        if len(self._field_sets) < FIELD_SETS:
+            new = self._field_sets.setdefault(new, new)
+        self._with_days[device] = new
 
     def _day(self, device: str, fld: str, ts_ms: int) -> Day:
-        self._with_days.add((device, fld))
         day_s = self.local_day(ts_ms)
         key = (device, fld, day_s)
         day = self._days.get(key)
@@ -190,7 +212,10 @@ class Meters:
                 self._load_day(day_s)
             day = self._days.get(key)
             if day is None:
-                day = self._days[key] = Day()
+                # a row found above was made here or stored (load() listed those)
+                device, fld = sys.intern(device), sys.intern(fld)
+                self._mark_days(device, fld)
+                day = self._days[(device, fld, day_s)] = Day()
         return day
 
     def _load_day(self, day: str) -> None:
@@ -198,9 +223,14 @@ class Meters:
         10,000 devices a query each stalled the event loop for tens of seconds)."""
         t = m.meter_days
         q = sa.select(t.c.device, t.c.field, t.c.total, t.c.n, t.c.last).where(t.c.day == day)
+        intern = sys.intern  # the store's rows bring a new string per row and column
         with self._engine.connect() as conn:
             for dev, fld, total, n, last in conn.execute(q):
-                self._days.setdefault((dev, fld, day), Day(float(total), int(n), last))
+                dev, fld = intern(dev), intern(fld)
+                self._mark_days(dev, fld)
+                key = (dev, fld, day)
+                if key not in self._days:
+                    self._days[key] = Day(float(total), int(n), last)
         self._loaded_days.add(day)
 
     def daily(self, device: str, fld: str, since_day: str | None = None) -> list[tuple[str, Day]]:
@@ -223,10 +253,9 @@ class Meters:
     def load(self) -> None:
         t, days = m.meters, m.meter_days
         with self._engine.connect() as conn:
-            self._with_days = {
-                (r[0], r[1])
-                for r in conn.execute(sa.select(days.c.device, days.c.field).distinct())
-            }
+            self._with_days = {}
+            for dev, fld in conn.execute(sa.select(days.c.device, days.c.field).distinct()):
+                self._mark_days(sys.intern(dev), sys.intern(fld))
             for r in conn.execute(sa.select(t)).mappings():
                 self._add(
                     r["device"], r["name"], Meter(float(r["value"]), r["last_ts_ms"], r["last_raw"])
@@ -234,16 +263,17 @@ class Meters:
 
     def save(self, now_ms: int) -> int:
         """Write what changed since the last save; how many rows."""
-        dirty = [(k, mt) for k, mt in self.meters.items() if mt.dirty]
-        days = [(k, d) for k, d in self._days.items() if d.dirty]
+        # what changed, by reference only: a tuple a row was ~50 MB at 100,000 devices
+        dirty = [mt for mine in self._by_device.values() for mt in mine.values() if mt.dirty]
+        days = [d for d in self._days.values() if d.dirty]
         if not dirty and not days:
             return 0
-        with self._engine.begin() as conn:  # one batch per table: 10,000s of rows at once
+        with self._engine.begin() as conn:  # batches of rows, one transaction
             _upsert_many(
                 conn,
                 m.meters,
                 ["device", "name"],
-                [
+                (
                     {
                         "device": device,
                         "name": name,
@@ -252,14 +282,16 @@ class Meters:
                         "last_raw": mt.last_raw,
                         "updated_at_ms": now_ms,
                     }
-                    for (device, name), mt in dirty
-                ],
+                    for device, mine in self._by_device.items()
+                    for name, mt in mine.items()
+                    if mt.dirty
+                ),
             )
             _upsert_many(
                 conn,
                 m.meter_days,
                 ["device", "field", "day"],
-                [
+                (
                     {
                         "device": device,
                         "field": fld,
@@ -268,12 +300,13 @@ class Meters:
                         "n": d.n,
                         "last": d.last,
                     }
-                    for (device, fld, day), d in days
-                ],
+                    for (device, fld, day), d in self._days.items()
+                    if d.dirty
+                ),
             )
-        for _key, mt in dirty:
+        for mt in dirty:
             mt.dirty = False
-        for _dkey, d in days:
+        for d in days:
             d.dirty = False
         today = self.local_day(now_ms)
         # keep today's and yesterday's rows in memory (late readings); the rest is stored
@@ -287,13 +320,21 @@ def _yesterday(day: str) -> str:
 
 
 def _upsert_many(
+    conn: Connection, table: sa.Table, keys: list[str], all_rows: Iterable[dict[str, Any]]
+) -> None:
+    """Insert or update ``all_rows`` (by the primary key ``keys``), :data:`SAVE_BATCH` at a
+    time (all of them at once, as dicts, were ~200 MB at 100,000 devices): on SQLite and
+    PostgreSQL one ``INSERT ... ON CONFLICT DO UPDATE`` executed with each batch (a
+    statement built per row stalled the event loop for seconds at 10,000 devices),
+    elsewhere row by row. The caller's transaction holds every batch."""
+    it = iter(all_rows)
+    while rows := list(islice(it, SAVE_BATCH)):
+        _upsert_batch(conn, table, keys, rows)
+
+
+def _upsert_batch(
     conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]
 ) -> None:
-    """Insert or update ``rows`` (by the primary key ``keys``): on SQLite and PostgreSQL one
-    ``INSERT ... ON CONFLICT DO UPDATE`` executed with every row (a statement built per
-    row stalled the event loop for seconds at 10,000 devices), elsewhere row by row."""
-    if not rows:
-        return
     dialect = conn.dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert

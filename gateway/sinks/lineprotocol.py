@@ -36,6 +36,7 @@ dict lookup plus one ``repr`` per number (about 1-2 µs for a 5-field reading on
 from __future__ import annotations
 
 import math
+import sys
 
 from rules.model import Event, Telemetry, Value
 
@@ -175,7 +176,8 @@ def _telemetry_prefix(key: tuple[str, str, str, str | None]) -> str:
     )
     if len(_prefixes) > _CACHE_LIMIT:
         _prefixes.clear()
-    _prefixes[key] = prefix
+    # the strings shared with the rest of the gateway, not this message's copies
+    _prefixes[(sys.intern(system), sys.intern(site), sys.intern(device), zone)] = prefix
     return prefix
 
 

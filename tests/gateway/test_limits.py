@@ -49,3 +49,14 @@ def test_rejections_of_the_inner_decoder_pass_through() -> None:
     dec, engine = make(max_devices=0)
     res = feed(dec, engine, "d1", "{oops")
     assert isinstance(res, Rejected) and res.reason == "bad_json"
+
+
+def test_a_new_devices_id_is_one_string_for_all_that_keep_it() -> None:
+    import sys
+
+    dec, engine = make(max_devices=10**6)
+    first = feed(dec, engine, "fcu-new-1", '{"zone_temp": 20}')
+    assert isinstance(first, Telemetry)
+    key = next(k for k in engine.devices if k == "fcu-new-1")
+    assert first.device is key is engine.devices[key].id is sys.intern("".join(["fcu-new-", "1"]))
+    assert first.system is engine.devices[key].system is sys.intern("".join(["hv", "ac"]))
