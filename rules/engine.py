@@ -61,6 +61,10 @@ from rules.pack_model import Rule
 
 __all__ = ["SNAPSHOT_VERSION", "HitValue", "RuleEngine"]
 
+#: field sets remembered per (system, type) with the rules they wake (a bound: a device
+#: sending ever new field combinations does not grow it)
+RULES_CACHE_MAX = 256
+
 
 class RuleEngine(OfflineJudge, EngineState):
     """Evaluate ``pack`` for the devices of ``site``. Not thread-safe; one per gateway."""
@@ -86,7 +90,7 @@ class RuleEngine(OfflineJudge, EngineState):
             rules = dev.cache.get(key)
             if rules is None:
                 rules = self._rules_for(dev, key)
-                if len(dev.cache) < 64:
+                if len(dev.cache) < RULES_CACHE_MAX:  # shared by its system and type
                     dev.cache[key] = rules
         else:
             fresh = tuple(f for f in t.values if f not in late)

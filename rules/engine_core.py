@@ -73,8 +73,11 @@ class EngineCore:
         self._next_silence: float = 0
         # devices whose interval is not known yet -> gateway times of their readings so far
         self._learning: dict[str, list[int]] = {}
+        # per (system, type): the field index, the history windows and the rules-by-fields
+        # cache, shared by every device of that system and type (not one of each a device)
         self._index_cache: dict[
-            tuple[str, str | None], tuple[dict[str, tuple[Rule, ...]], dict[str, int]]
+            tuple[str, str | None],
+            tuple[dict[str, tuple[Rule, ...]], dict[str, int], dict[tuple[str, ...], Any]],
         ] = {}
         for d in site.devices:
             self._add_device(d.id, site.site, d.system, d.zone)
@@ -169,10 +172,9 @@ class EngineCore:
                 if x.applies_to(dev.system, dev.type):
                     for f, w in x.history.items():
                         hist[f] = max(hist.get(f, 0), w)
-            idx = ({f: tuple(rs) for f, rs in index.items()}, hist)
+            idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {})
             self._index_cache[(dev.system, dev.type)] = idx
-        dev.index, dev.hist_win = idx
-        dev.cache.clear()
+        dev.index, dev.hist_win, dev.cache = idx
         dev.derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
         old = {r.index: st for r, _t, st in dev.offline}
         dev.offline = []
