@@ -33,6 +33,23 @@ from tests.fixtures.mqtt import Broker, start_private_mosquitto
 from tests.integration.gateway_proc import GatewayProc, influx_query
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def skip_without_services() -> None:
+    """Skip the calling test when Mosquitto or PostgreSQL (at :data:`PG_URL`) is absent."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("no mosquitto")
+    try:
+        with sa.create_engine(PG_URL).connect():
+            pass
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+
+
 SITE_FILE = """\
 site: {site}
 name: Building {site}

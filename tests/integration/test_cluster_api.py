@@ -13,7 +13,6 @@ Skipped when PostgreSQL (127.0.0.1:5432, database ``test``) is not reachable.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from tests.integration.failover_rig import PG_URL, Cluster, Publisher
+from tests.integration.failover_rig import Cluster, Publisher, skip_without_services
 from tests.integration.gateway_proc import TOKEN
 
 pytestmark = pytest.mark.integration
@@ -33,13 +31,7 @@ H = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        pytest.skip("no mosquitto")
-    try:
-        with sa.create_engine(PG_URL).connect():
-            pass
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    skip_without_services()
     c = Cluster(tmp_path, n_sites=2, n_procs=2, ttl_s=3.0)
     try:
         yield c

@@ -26,10 +26,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tests.fixtures.influx import INFLUXD_CANDIDATES
-from tests.integration.failover_rig import PG_URL, Cluster, Publisher, run_failover
+from tests.integration.failover_rig import (
+    Cluster,
+    Publisher,
+    run_failover,
+    skip_without_services,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +48,7 @@ def _influx_available() -> bool:
 
 @pytest.fixture
 def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        pytest.skip("no mosquitto")
-    try:
-        with sa.create_engine(PG_URL).connect():
-            pass
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    skip_without_services()
     influx = request.getfixturevalue("influx_url") if _influx_available() else ""
     c = Cluster(tmp_path, n_sites=12, n_procs=3, ttl_s=TTL_S, influx_url=influx)
     try:
