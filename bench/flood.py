@@ -2,7 +2,7 @@
 alarms keep coming, one every 100 ms.
 
     python -m bench.flood [--devices 30000] [--fire-every 0.1] [--compare] [--no-write]
-                          [--influx] [--skip-e2e] [--skip-store]
+                          [--influx] [--skip-e2e] [--skip-store] [--compare-loop]
 
 1. **Store** (in process, unless ``--skip-store``): ``--devices`` ``device.offline`` hits
    into a fresh SQLite state store through :class:`gateway.alarms.AlarmService`, once one
@@ -25,12 +25,17 @@ alarms keep coming, one every 100 ms.
 
 Figures go to ``bench/RESULTS.md`` unless ``--no-write``. Everything is bounded in count
 and time and stops by itself; only 127.0.0.1 is used. ``FLOOD_PROFILE=file`` makes the
-gateway keep a cProfile, written on ``SIGUSR1``.
+gateway keep a cProfile, written on ``SIGUSR1``. Each end-to-end run also has the gateway
+time its loop turns of ``TURN_MIN_S`` or more (``FLOOD_TURNS``: by callback, and the parts
+inside a turn) and prints those of the flood, longest first; ``--compare-loop`` runs it
+first with the SSE fan-out, the alarm tick and a message's tickets as before issue 10's
+turn-splitting pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -43,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +61,9 @@ from tests.integration.gateway_proc import TOKEN, GatewayProc
 SITE = "flood"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FLOOD_PREFIX = "cp-"
+ROOT = Path(__file__).resolve().parent.parent
+#: the commit whose api/sse.py ``--compare-loop`` runs as "before" (one write per change)
+SSE_BEFORE = "d2d39d83c2faf9a3a80711f1c849aea166555077"
 
 
 # ------------------------------------------------------------------- store, in process
@@ -232,6 +241,8 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
         rs.FLOOD_HITS = 10**9
     if os.environ.get("FLOOD_TICKETS") == "before":
         _tickets_as_before()
+    if os.environ.get("FLOOD_LOOP") == "before":
+        _loop_as_before()
     rt = build_runtime(load_settings(None))
     rt.people.users.ensure_admin()
     engine = rt.services.engine
@@ -261,6 +272,9 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
         return hits
 
     engine.tick = tick  # type: ignore[method-assign]
+    turns = os.environ.get("FLOOD_TURNS")
+    if turns:
+        _time_parts(Path(turns), rt.services)
     profile = os.environ.get("FLOOD_PROFILE")
     if profile:  # cProfile of the gateway, written on SIGUSR1 (for finding where time goes)
         import cProfile
@@ -270,6 +284,85 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
         prof.enable()
         signal.signal(signal.SIGUSR1, lambda *_: prof.dump_stats(profile))
     return _run_until_signal(rt.run)
+
+
+#: loop turns at least this long are written by ``FLOOD_TURNS``
+TURN_MIN_S = 0.02
+
+
+def _time_parts(out: Path, services: Any) -> None:
+    """Every loop callback of at least ``TURN_MIN_S``: one line ``wall_s ms name`` in
+    ``out`` (the task's name and coroutine, or the callback), to split the loop's long
+    turns between the flood's parts; and the same for parts inside a turn (``part:``
+    lines: each service's tick, a backlog batch, its callbacks, the tickets of a flood).
+    Costs two clock reads per callback."""
+    import asyncio.events as ev
+
+    import gateway.alarms.batch as batch
+    import gateway.rules_stage as rs
+
+    f = out.open("a", buffering=1)
+
+    def wrap(fn: Any, name: str) -> Any:
+        def timed(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                d = time.perf_counter() - t0
+                if d >= TURN_MIN_S:
+                    f.write(f"{time.time():.3f} {d * 1000:.1f} part:{name}\n")
+
+        return timed
+
+    for part in ("rules", "alarms", "tickets", "notifier", "maintenance", "rounds"):
+        obj = getattr(services, part, None)
+        if obj is not None and hasattr(obj, "tick"):
+            obj.tick = wrap(obj.tick, f"{part}.tick")
+    batch.Backlog._step = wrap(batch.Backlog._step, "Backlog._step")  # type: ignore[method-assign]
+    batch.Backlog._call = wrap(batch.Backlog._call, "Backlog._call")  # type: ignore[method-assign]
+    rs.RulesStage.save = wrap(rs.RulesStage.save, "RulesStage.save")  # type: ignore[method-assign]
+    rs.RulesStage._flush_flood_tickets = wrap(  # type: ignore[method-assign]
+        rs.RulesStage._flush_flood_tickets, "RulesStage._flush_flood_tickets"
+    )
+    run = ev.Handle._run
+
+    def timed(self: Any) -> None:
+        t0 = time.perf_counter()
+        run(self)
+        d = time.perf_counter() - t0
+        if d >= TURN_MIN_S:
+            cb = self._callback
+            task = getattr(cb, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                coro = task.get_coro()
+                name = f"task {task.get_name()} {getattr(coro, '__qualname__', coro)}"
+            else:
+                name = getattr(cb, "__qualname__", repr(cb))
+            f.write(f"{time.time():.3f} {d * 1000:.1f} {name}\n")
+
+    ev.Handle._run = timed  # type: ignore[method-assign]
+
+
+def turns_of(path: Path, t0: float, t1: float) -> dict[str, Any]:
+    """Long turns within ``[t0, t1]`` (wall seconds) from a ``FLOOD_TURNS`` file: count,
+    total and longest ms by name, the longest first."""
+    by: dict[str, list[float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            at, ms, name = line.split(" ", 2)
+            if t0 <= float(at) <= t1:
+                by.setdefault(name, []).append(float(ms))
+    rows = sorted(by.items(), key=lambda kv: -max(kv[1]))
+    return {
+        n: {
+            "n": len(xs),
+            "total_ms": round(sum(xs)),
+            "max_ms": max(xs),
+            "over_100ms": sum(x >= 100 for x in xs),
+        }
+        for n, xs in rows
+    }
 
 
 def _tickets_as_before() -> None:
@@ -284,6 +377,27 @@ def _tickets_as_before() -> None:
     ti.Intake._due_on_alarms = _walk_as_before  # type: ignore[method-assign]
     nt.WALK_EVERY_MS = 0
     rs.RulesStage._dispatch_flood = rs.RulesStage._dispatch  # type: ignore[method-assign]
+
+
+def _loop_as_before() -> None:
+    """The loop's flood work as before the turn-splitting pass, for ``--compare-loop``:
+    each SSE change its own write (``api/sse.py`` of commit ``SSE_BEFORE``), the alarm
+    tick looking at every open alarm each second (not only the timed ones), a message's
+    tickets opened in the same turn as its alarm (before its SSE frame goes out)."""
+    import api.routes.alarms as routes
+    import gateway.alarms.timers as tm
+    import gateway.rules_stage as rs
+
+    old = types.ModuleType("api.sse_before")  # api/sse.py as committed: a write per change
+    src = subprocess.check_output(["git", "show", f"{SSE_BEFORE}:api/sse.py"], cwd=ROOT)
+    exec(compile(src, "api/sse.py@" + SSE_BEFORE[:8], "exec"), old.__dict__)  # noqa: S102
+    routes.sse = old  # type: ignore[attr-defined]
+    rs.RulesStage._dispatch_later = rs.RulesStage._dispatch  # type: ignore[method-assign]
+
+    def due_keys(self: Any, open_: Any, timed: Any, now_ms: int) -> list[Any]:
+        return [k for k, a in open_.items() if self.due(a, now_ms)]
+
+    tm.Timers.due_keys = due_keys  # type: ignore[method-assign]
 
 
 def _walk_as_before(self: Any, now: int, room: int) -> list[Any]:
@@ -510,11 +624,16 @@ def snapshot_size(base: str, quiet_s: float = 3.0) -> dict[str, float]:
 
 
 def e2e_part(
-    args: argparse.Namespace, one_by_one: bool, tickets_before: bool = False
+    args: argparse.Namespace,
+    one_by_one: bool,
+    tickets_before: bool = False,
+    loop_before: bool = False,
 ) -> dict[str, Any]:
     how = "one transaction per alarm" if one_by_one else "batched"
     if tickets_before:
         how += ", tickets as before"
+    if loop_before:
+        how += ", fan-out and alarm tick as before"
     print(f"-- end to end, {how}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
         tmp = Path(d)
@@ -529,6 +648,10 @@ def e2e_part(
         }
         if tickets_before:
             env["FLOOD_TICKETS"] = "before"
+        if loop_before:
+            env["FLOOD_LOOP"] = "before"
+        turns = tmp / "turns.txt"
+        env["FLOOD_TURNS"] = str(turns)
         if args.influx:
             (tmp / "influx").mkdir()
             influx = start_influxd(tmp / "influx")
@@ -599,6 +722,7 @@ def e2e_part(
                 "hists": hists,
                 "snapshot": snap,
                 "events": sse.events,
+                "turns": turns_of(turns, f0 - 0.5, f1 + 0.5),
             }
             print(
                 f"offline alarms: {n_offline:,} written in {res['write_s']} s "
@@ -613,6 +737,9 @@ def e2e_part(
             )
             for name, q in hists.items():
                 print(f"  ({name}, from 10 s before the flood: {q})")
+            print(f"loop turns >= {TURN_MIN_S * 1000:.0f} ms during the flood, longest first:")
+            for name, t in list(res["turns"].items())[:12]:
+                print(f"  {t} {name}")
             print(
                 f"a new client's SSE snapshot: {snap['frames']:,} events, "
                 f"{snap['bytes']:,} bytes, {snap['seconds']} s",
@@ -657,6 +784,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="end to end also with the ticket side as before its flood work, first",
     )
+    ap.add_argument(
+        "--compare-loop",
+        action="store_true",
+        help="end to end also with the SSE fan-out and alarm tick as before, first",
+    )
     ap.add_argument("--skip-ticks", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     ap.add_argument("--serve", nargs=2, metavar=("N", "TRIGGER"), help=argparse.SUPPRESS)
@@ -671,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_e2e:
         if args.compare_tickets:
             runs.append(e2e_part(args, False, tickets_before=True))
+        if args.compare_loop:
+            runs.append(e2e_part(args, False, loop_before=True))
         for one in [True, False] if args.compare else [False]:
             runs.append(e2e_part(args, one))
     if not args.no_write:

@@ -35,6 +35,15 @@ class Subscription:
         async with asyncio.timeout(timeout_s):
             return await self.queue.get()
 
+    def more(self, limit: int) -> list[Change | None]:
+        """Up to ``limit`` changes that wait already (never waits; a flood's changes are
+        framed and sent together, one write for many)."""
+        q = self.queue
+        out: list[Change | None] = []
+        while len(out) < limit and not q.empty():
+            out.append(q.get_nowait())
+        return out
+
     def delivered(self, seq: int) -> None:
         """The change ``seq`` was handed to the client (for the publish-to-frame delay)."""
         self._hub.delivered(seq)

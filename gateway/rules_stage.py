@@ -7,6 +7,9 @@ timers and device values, open alarms as active keys); then handed to the pipeli
 processor (``stage(msg)``) and as its ack gate (``stage.ready()``); the runtime's ticker
 calls :meth:`RulesStage.tick`, the MQTT links report to :meth:`RulesStage.link_state`.
 
+A message's hits write their alarms at once and reach their tickets in the loop's next
+turn (the alarm's SSE frame goes out first); acknowledgements wait for those tickets too.
+
 Runs on the event loop only. A failure to apply one hit (the state store refused it) is
 logged and counted (``errors``), never raised into the pipeline: the reading is still
 stored, and the engine stays consistent with what it evaluated.
@@ -99,6 +102,12 @@ class RulesStage:
         self._dirty = False
         self._deferred: asyncio.TimerHandle | None = None
         self._closed = False
+        # a message's hits whose alarms are written, on their way to the tickets in the
+        # loop's next turn (``_dispatch_later``), and whether the ack gate waits for them
+        self._later: list[tuple[RuleHit, Any]] = []
+        self._later_handle: asyncio.Handle | None = None
+        self._held_for_later = False
+        self._on_message = False
         # a flood's hits on their way to the tickets (``_dispatch_flood``)
         self._flood_tickets: list[tuple[RuleHit, int | None]] = []
         self._flood_handle: asyncio.Handle | None = None
@@ -142,11 +151,16 @@ class RulesStage:
             hits = self.engine.on_status(msg, self.clock.now_ms())
         else:  # pragma: no cover - the decoder makes only these
             return
-        for h in hits:
-            self.apply(h)
+        self._on_message = True  # its hits' tickets: in the loop's next turn
+        try:
+            for h in hits:
+                self.apply(h)
+        finally:
+            self._on_message = False
 
     def apply(self, hit: RuleHit) -> None:
-        """A hit to its alarm, then to its tickets; one hit's trouble stops nothing."""
+        """A hit to its alarm, then to its tickets (a message's hit: in the loop's next
+        turn, see :meth:`_dispatch_later`); one hit's trouble stops nothing."""
         self._dirty = True  # a hit moved the engine (on a message, the clock or an ack)
         try:
             alarm = self.alarms.apply(hit)
@@ -154,10 +168,40 @@ class RulesStage:
             self.errors += 1
             log.exception("cannot apply %s %s/%s", hit.rule, hit.device, hit.point)
             alarm = None
-        self._dispatch(hit, alarm)
+        (self._dispatch_later if self._on_message else self._dispatch)(hit, alarm)
+
+    def _dispatch_later(self, hit: RuleHit, alarm: Any) -> None:
+        """A message's hit to its tickets in the loop's next turn: its alarm is written and
+        published, and its SSE frame (scheduled before) goes out before the tickets'
+        transactions run (a fire alarm opens two, ~10-20 ms each): the control room sees
+        the alarm first. In order with every other hit (each dispatch runs what waits
+        here first); the ack gate (:meth:`ready`) holds acknowledgements until they ran."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: at once
+            self._dispatch(hit, alarm)
+            return
+        self._later.append((hit, alarm))
+        if self._later_handle is None:
+            self._later_handle = loop.call_soon(self._run_later)
+
+    def _run_later(self) -> None:
+        self._later_handle = None
+        self._flush_later()
+        if self._held_for_later:  # the ack gate refused for these: release what it held
+            self._held_for_later = False
+            if self.save():
+                self.release()
+
+    def _flush_later(self) -> None:
+        items, self._later = self._later, []
+        for hit, alarm in items:
+            self._dispatch(hit, alarm)
 
     def _dispatch(self, hit: RuleHit, alarm: Any) -> None:
         """The hit to its tickets, once its alarm is written (``alarm``: it, or None)."""
+        if self._later:
+            self._flush_later()  # a message's earlier hits reach their tickets first
         if self._flood_tickets:
             self._flush_flood_tickets()  # a flood's earlier hits reach their tickets first
         if self.tickets is not None:
@@ -175,6 +219,8 @@ class RulesStage:
         if on_hits is None:
             self._dispatch(hit, alarm)
             return
+        if self._later:
+            self._flush_later()  # a message's earlier hits reach their tickets first
         self._flood_tickets.append((hit, alarm.id if alarm is not None else None))
         if len(self._flood_tickets) >= FLOOD_TICKETS_MAX:
             self._flush_flood_tickets()
@@ -253,6 +299,9 @@ class RulesStage:
 
     # -- the ack gate -------------------------------------------------------------------
     def ready(self) -> bool:
+        if self._later:  # tickets still to open for hits of messages to acknowledge
+            self._held_for_later = True
+            return False
         return self.save()
 
     def save(self, force: bool = False) -> bool:
@@ -315,5 +364,9 @@ class RulesStage:
         flush = getattr(self.alarms, "flush", None)
         if flush is not None:
             flush()  # a flood's hits still waiting are written before the last save
+        if self._later_handle is not None:
+            self._later_handle.cancel()
+            self._later_handle = None
+        self._flush_later()
         self._flush_flood_tickets()
         self.save(force=True)

@@ -15,18 +15,30 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from gateway.alarms.changes import AlarmChanges
+from gateway.alarms.model import UNACKED_STATES as UNACKED
 from gateway.alarms.model import Alarm, Key
 from gateway.alarms.store import AlarmStore
+from rules.vocab import Priority
+
+
+def timed(a: Alarm) -> bool:
+    """Whether the tick may have something to do for ``a`` some time (a superset of
+    ``Timers.due`` at any time): shelved, chattering, or critical and unacknowledged."""
+    return a.shelved or a.chattering or (a.priority == Priority.CRITICAL and a.state in UNACKED)
 
 
 class AlarmCache:
     """Open alarms by key and by id, out-of-service pairs, activation windows."""
 
-    __slots__ = ("open", "by_id", "oos", "_hits", "_window_len")
+    __slots__ = ("open", "by_id", "oos", "timed", "_hits", "_window_len")
 
     def __init__(self, chatter_count: int) -> None:
         self.open: dict[Key, Alarm] = {}
         self.by_id: dict[int, Alarm] = {}
+        # keys of the open alarms the tick may have to change (``gateway.alarms.timers``):
+        # shelved, chattering or critical and unacknowledged; the tick reads only these,
+        # not every open alarm (30,000 in a flood)
+        self.timed: set[Key] = set()
         self.oos: dict[tuple[str, str], dict[str, Any]] = {}
         self._hits: dict[Key, deque[int]] = {}
         self._window_len = max(16, chatter_count * 2)
@@ -40,12 +52,18 @@ class AlarmCache:
                 self.by_id.pop(held.id, None)
             self.open[a.key] = a
             self.by_id[a.id] = a
+            if timed(a):
+                self.timed.add(a.key)
+            else:
+                self.timed.discard(a.key)
         else:
             if held is not None and held.id == a.id:
                 del self.open[a.key]
+                self.timed.discard(a.key)
             self.by_id.pop(a.id, None)
 
     def evict(self, key: Key) -> None:
+        self.timed.discard(key)
         old = self.open.pop(key, None)
         if old is not None and old.id is not None:
             self.by_id.pop(old.id, None)

@@ -377,12 +377,10 @@ class AlarmService:
         changes it made (also sent to listeners)."""
         now_ms = self._clock.now_ms() if now is None else int(round(now * 1000))
         out: Changes = []
-        if any(self._timers.due(a, now_ms) for a in self._cache.open.values()):
-            out = self._run(
-                lambda _now: (self._timers.tick(self._cache.open.values(), now_ms), None),
-                list(self._cache.open),
-                changes=True,
-            )
+        due = self._timers.due_keys(self._cache.open, self._cache.timed, now_ms)
+        if due:  # only these are read (not every open alarm of a flood)
+            tick = partial(self._timers.tick_keys, self._cache.open, due, now_ms)
+            out = self._run(lambda _now: (tick(), None), due, changes=True)
         keep = self._changes_keep
         if self._last_seq - self._pruned_to > keep + max(1, keep // 10):
             cutoff = self._last_seq - keep

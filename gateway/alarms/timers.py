@@ -6,15 +6,17 @@
   again and escalated (journaled ``escalate``), again every 60 s until acked.
 - ``chattering`` lifts once ``chatter_quiet_s`` pass with no activation.
 
-:meth:`Timers.due` answers without touching the database, so an idle tick costs nothing.
+:meth:`Timers.due` answers without touching the database, and :meth:`Timers.due_keys`
+looks only at the alarms the cache marks as timed (``AlarmCache.timed``), so an idle tick
+costs nothing, also with 30,000 open alarms of a flood.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from gateway.alarms.changes import AlarmChanges
-from gateway.alarms.model import UNACKED_STATES, Alarm, unshelve
+from gateway.alarms.model import UNACKED_STATES, Alarm, Key, unshelve
 from rules.vocab import AlarmState, Priority
 
 
@@ -41,6 +43,17 @@ class Timers:
     def due(self, a: Alarm, now_ms: int) -> bool:
         """Whether :meth:`tick` has something to do for ``a`` at ``now_ms``."""
         return self._expired(a, now_ms) or self._reannounce(a, now_ms) or self._quiet(a, now_ms)
+
+    def due_keys(self, open_: Mapping[Key, Alarm], timed: Iterable[Key], now_ms: int) -> list[Key]:
+        """The keys among ``timed`` (``AlarmCache.timed``: the only open alarms a tick
+        may change) whose alarm is due at ``now_ms``: O(those), not O(open alarms)."""
+        return [k for k in timed if (a := open_.get(k)) is not None and self.due(a, now_ms)]
+
+    def tick_keys(
+        self, open_: Mapping[Key, Alarm], keys: Iterable[Key], now_ms: int
+    ) -> AlarmChanges:
+        """:meth:`tick` of the open alarms of ``keys`` (read from ``open_`` now)."""
+        return self.tick([a for k in keys if (a := open_.get(k)) is not None], now_ms)
 
     def tick(self, alarms: Iterable[Alarm], now_ms: int) -> AlarmChanges:
         work = AlarmChanges(now_ms)

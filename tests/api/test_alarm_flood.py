@@ -182,7 +182,8 @@ def test_live_groups_are_sent_at_most_once_per_interval() -> None:
         return frames
 
     frames = asyncio.run(scenario())
-    kinds = [f.split("event: ", 1)[1].split("\n", 1)[0] for f in frames if "event: " in f]
+    # (a write may hold several changes: a burst is framed together)
+    kinds = [line[7:] for f in frames for line in f.splitlines() if line.startswith("event: ")]
     assert kinds.count("alarm") == 51
     assert 1 <= kinds.count("groups") <= 2  # not one per change
     g = next(f for f in frames if "event: groups" in f)
@@ -207,3 +208,25 @@ def test_a_client_too_far_behind_gets_a_fresh_snapshot(tmp_path: Path) -> None:
     assert [int(e["id"]) for e in near] == list(range(1051, 1101))  # resumed from the log
     # not the 1,000 oldest changes (and a gap to the live ones): the bounded snapshot
     assert len(far) == 200 and {e["id"] for e in far} == {"1100"}
+
+
+def test_a_burst_of_changes_is_framed_into_few_writes_in_order() -> None:
+    async def scenario() -> list[str]:
+        hub = Hub()
+        stopping = asyncio.Event()
+        gen = sse.stream(hub, lambda: [], stopping, heartbeat_s=5)
+        frames = [await gen.__anext__()]  # retry line: subscribed
+        n = sse.CHUNK * 2 + 5
+        for i in range(1, n + 1):  # a flood's batch, waiting together
+            hub.publish(i, {"id": i, "rule": "device.offline"})
+        while sum(f.count("event: alarm") for f in frames) < n:
+            frames.append(await gen.__anext__())
+        stopping.set()
+        hub.close_all()
+        await gen.aclose()  # type: ignore[attr-defined]
+        return frames[1:]
+
+    writes = asyncio.run(scenario())
+    assert len(writes) == 3  # CHUNK, CHUNK and the 5 left: not one write per change
+    ids = [int(line[4:]) for w in writes for line in w.splitlines() if line.startswith("id: ")]
+    assert ids == list(range(1, sse.CHUNK * 2 + 6))

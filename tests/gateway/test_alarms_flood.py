@@ -337,3 +337,38 @@ def test_the_drain_rests_as_long_as_it_worked(monkeypatch: pytest.MonkeyPatch) -
     asyncio.run(drain())
     assert len(rests) == 3  # one rest per batch of 10
     assert all(r >= 0.02 for r in rests)  # as long as the batch took (at least 20 ms)
+
+
+# ------------------------------------------------------------------ the tick in a flood
+def test_the_tick_reads_only_the_alarms_it_may_change(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = env.service()
+    svc.apply_many(offline(300))
+    f = env.raise_(svc, "fire.alarm", "panel1", point="p1")
+    shelved = env.raise_(svc, "hvac.fault", "ahu1")
+    svc.shelve(shelved["id"], "dave", 1, "known")
+    cache = svc._cache
+    assert len(cache.open) == 302
+    assert {k[0] for k in cache.timed} == {"fire.alarm", "hvac.fault"}  # not the 300
+    asked: list[Any] = []
+    due = svc._timers.due
+
+    def counted(a: Any, now: int) -> bool:
+        asked.append(a)
+        return due(a, now)
+
+    monkeypatch.setattr(svc._timers, "due", counted)
+    env.clock.advance(60)
+    out = svc.tick()
+    assert {(d["rule"], d["change"]) for _s, d in out} == {
+        ("fire.alarm", "reannounce"),
+        ("hvac.fault", "unshelve"),
+    }
+    assert len(asked) == 2  # the 300 offline alarms were not looked at
+    assert {k[0] for k in cache.timed} == {"fire.alarm"}  # unshelved: nothing timed left
+    svc.ack(f["id"], "alice")
+    assert cache.timed == set()
+    env.clock.advance(600)
+    asked.clear()
+    assert svc.tick() == [] and asked == []

@@ -124,3 +124,95 @@ def test_without_a_loop_each_hit_goes_at_once() -> None:
     st.tick(0)
     alarms.drain(2)
     assert [kind for kind, _ in tickets.calls] == ["many", "many"]
+
+
+# ------------------------------------------------- a message's tickets: the next turn
+class MsgEngine(Engine):
+    """Judges one event message into ``hits``; nothing pending to save but its state."""
+
+    def on_event(self, msg: Any) -> list[RuleHit]:
+        out, self.hits = self.hits, []
+        return out
+
+    def take_dirty(self) -> set[str]:
+        return set()
+
+    def snapshot(self, devices: Any = None) -> dict[str, Any]:
+        return {"devices": {}}
+
+
+class State:
+    def __init__(self) -> None:
+        self.saves = 0
+
+    def save_rule_state_parts(self, parts: dict[str, Any]) -> None:
+        self.saves += 1
+
+
+def test_a_messages_tickets_follow_its_alarm_in_the_next_turn_and_hold_the_acks() -> None:
+    from rules.model import Event
+
+    msg = Event(
+        site="s", system="fire", device="fp", ts_ms=0, type="fire_alarm", received_ms=0, point="p1"
+    )
+    order: list[str] = []
+
+    async def main() -> tuple[list[Any], bool, int, Tickets]:
+        alarms, tickets, state = Alarms(), Tickets(), State()
+        st = RulesStage(MsgEngine([hit(1), hit(2)]), alarms, tickets, state, ManualClock(0.0), "s")  # type: ignore[arg-type]
+        released: list[int] = []
+        st.release = lambda: released.append(1)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(order.append, "scheduled before")  # e.g. the SSE frame's task
+        st(msg)
+        assert alarms.n == 2  # both alarms written now
+        before = list(tickets.calls)
+        ready = st.ready()  # tickets still to open: acks wait
+        await asyncio.sleep(0)
+        order.append("after a turn")
+        return before, ready, len(released), tickets
+
+    before, ready, released, tickets = asyncio.run(main())
+    assert before == [] and not ready
+    assert [c[1][0][:2] for c in tickets.calls] == [("d1", True), ("d2", True)]  # in order
+    assert [c[1][0][2] for c in tickets.calls] == [1, 2]  # each with its alarm's id
+    assert released == 1  # the acks held for them went once they ran
+    assert order == ["scheduled before", "after a turn"]
+
+
+def test_a_later_hit_first_runs_a_messages_waiting_tickets() -> None:
+    from rules.model import Event
+
+    msg = Event(
+        site="s", system="fire", device="fp", ts_ms=0, type="fire_alarm", received_ms=0, point="p1"
+    )
+
+    async def main() -> Tickets:
+        alarms, tickets = Alarms(), Tickets()
+        st = RulesStage(MsgEngine([hit(1)]), alarms, tickets, State(), ManualClock(0.0), "s")  # type: ignore[arg-type]
+        st(msg)
+        st.apply(hit(1, active=False))  # (an ack's or a tick's hit: at once, after d1's)
+        await asyncio.sleep(0)
+        return tickets
+
+    tickets = asyncio.run(main())
+    assert [c[1][0][:2] for c in tickets.calls] == [("d1", True), ("d1", False)]
+
+
+def test_without_a_loop_a_messages_tickets_go_at_once() -> None:
+    from rules.model import Event
+
+    alarms, tickets = Alarms(), Tickets()
+    st = RulesStage(MsgEngine([hit(1)]), alarms, tickets, State(), ManualClock(0.0), "s")  # type: ignore[arg-type]
+    st(
+        Event(
+            site="s",
+            system="fire",
+            device="fp",
+            ts_ms=0,
+            type="fire_alarm",
+            received_ms=0,
+            point="p1",
+        )
+    )
+    assert [c[1][0][:2] for c in tickets.calls] == [("d1", True)]
