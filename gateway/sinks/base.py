@@ -151,4 +151,3 @@ def describe(msg: Telemetry | Event) -> str:
     else:
         what = ",".join(f"{k}={v!r}" for k, v in msg.values.items()) or "no values"
     return f"{msg.site}/{msg.system}/{msg.device} ts={msg.ts_ms} {what}"[:500]
-
