@@ -28,31 +28,7 @@ from gateway.store.models import alarms, journal
 from gateway.store.rule_state import RuleStateStore
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import Priority as P
-
-CONTRACT_FIELDS = {
-    "id",
-    "rule",
-    "site",
-    "system",
-    "device",
-    "point",
-    "zone",
-    "priority",
-    "state",
-    "shelved",
-    "suppressed",
-    "out_of_service",
-    "chattering",
-    "raised_at",
-    "source_ts",
-    "cleared_at",
-    "acked_at",
-    "acked_by",
-    "value",
-    "message",
-    "action",
-    "ticket_ids",
-}
+from tests.contract_fields import ALARM_FIELDS
 
 SITE = Site.model_validate(
     {
@@ -197,7 +173,7 @@ def recorder(svc: AlarmService) -> list[tuple[int, dict[str, Any]]]:
 def test_raise_gives_the_contract_object(env: Env, svc: AlarmService) -> None:
     env.clock.advance(0.25)
     a = env.raise_(svc, "hvac.fault", "ahu1", value=7, ts_ms=env.clock.now_ms() - 1500)
-    assert CONTRACT_FIELDS <= set(a)
+    assert ALARM_FIELDS <= set(a)
     assert a["state"] == ACTIVE_UNACKED
     assert a["priority"] == "medium" and a["system"] == "hvac" and a["site"] == "sc01"
     assert a["zone"] == "z1"  # from the site file

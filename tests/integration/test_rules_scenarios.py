@@ -20,36 +20,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.clock import iso_ms, parse_iso_ms
+from tests.contract_fields import ALARM_FIELDS
 from tests.integration.runtime_harness import OffsetClock, RuntimeHarness, running
 
 pytestmark = pytest.mark.integration
 
 S = 1000  # ms per second
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-CONTRACT_FIELDS = {
-    "id",
-    "rule",
-    "site",
-    "system",
-    "device",
-    "point",
-    "zone",
-    "priority",
-    "state",
-    "shelved",
-    "suppressed",
-    "out_of_service",
-    "chattering",
-    "raised_at",
-    "source_ts",
-    "cleared_at",
-    "acked_at",
-    "acked_by",
-    "value",
-    "message",
-    "action",
-    "ticket_ids",
-}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -81,7 +58,7 @@ def check_alarm(
     point: str | None = None,
     state: str = "active_unacked",
 ) -> None:
-    assert CONTRACT_FIELDS <= set(a), CONTRACT_FIELDS - set(a)
+    assert ALARM_FIELDS <= set(a), ALARM_FIELDS - set(a)
     assert a["id"] is not None
     assert a["rule"] == rule
     assert a["site"] == h.site
