@@ -3,6 +3,7 @@ alarms keep coming, one every 100 ms.
 
     python -m bench.flood [--devices 30000] [--fire-every 0.1] [--compare] [--no-write]
                           [--influx] [--skip-e2e] [--skip-store] [--compare-loop]
+                          [--compare-slices]
 
 1. **Store** (in process, unless ``--skip-store``): ``--devices`` ``device.offline`` hits
    into a fresh SQLite state store through :class:`gateway.alarms.AlarmService`, once one
@@ -10,11 +11,11 @@ alarms keep coming, one every 100 ms.
    batches (``apply_many``): total time and the longest time the caller held the loop.
 2. **End to end** (unless ``--skip-e2e``): the runtime of ``sitewatch run`` in a
    subprocess (:func:`serve`) on a private Mosquitto (and the embedded telemetry store,
-   or a private InfluxDB 1.6 with ``--influx``); on a trigger, its rule engine's tick
-   hands the rules stage ``--devices`` ``device.offline`` hits at once (zone
-   ``car-park``), as when a switch fails and the ticker judges every device behind it
-   silent. (A site file of 30,000 devices is not used: loading it with PyYAML's pure
-   Python loader takes minutes.) Meanwhile a publisher sends a ``fire_alarm`` (a new
+   or a private InfluxDB 1.6 with ``--influx``); its rule engine knows ``--devices``
+   devices of zone ``car-park`` (an hourly rhythm) and on a trigger finds them all silent,
+   as when a switch failed: the engine's own silence judgement raises them. (A site file
+   of 30,000 devices is not used: loading it with PyYAML's pure Python loader takes
+   minutes.) Meanwhile a publisher sends a ``fire_alarm`` (a new
    point each) every ``--fire-every`` s on the fire link and an SSE client (reconnecting
    with ``Last-Event-ID`` when dropped) times each one's ``raise`` event. Printed: fire
    publish → SSE p50/p99 before and during the flood, the loop lag (the gateway's
@@ -29,7 +30,8 @@ gateway keep a cProfile, written on ``SIGUSR1``. Each end-to-end run also has th
 time its loop turns of ``TURN_MIN_S`` or more (``FLOOD_TURNS``: by callback, and the parts
 inside a turn) and prints those of the flood, longest first; ``--compare-loop`` runs it
 first with the SSE fan-out, the alarm tick and a message's tickets as before issue 10's
-turn-splitting pass.
+turn-splitting pass; ``--compare-slices`` runs it first with silence judged in one turn
+(as before ``gateway.rules_stage.SILENCE_SLICE_HITS``).
 """
 
 from __future__ import annotations
@@ -226,13 +228,14 @@ def ticks_part(n: int, ticks: int = 20) -> dict[str, float]:
 # ------------------------------------------------------------------------- end to end
 def serve(n: int, trigger: Path, one_by_one: bool) -> int:
     """The gateway of the end-to-end part (run in a subprocess): ``sitewatch run``'s own
-    runtime, whose rule engine's tick, once ``trigger`` exists, adds ``n``
-    ``device.offline`` hits (devices ``cp-00000``..., zone ``car-park``) to what it
-    judged: the ticker's path of a flood, from the rules stage on. ``one_by_one``: the
-    rules stage applies them one transaction each, as before batching."""
+    runtime, whose rule engine knows ``n`` devices (``cp-00000``..., zone ``car-park``,
+    an hourly rhythm learned at its first tick) and, once ``trigger`` exists, finds them
+    all silent for 4 h: its own silence judgement raises ``n`` ``device.offline`` hits,
+    the ticker's path of a flood. ``one_by_one``: the rules stage applies them one
+    transaction each, as before batching."""
     import gateway.rules_stage as rs
     from gateway.settings import load_settings
-    from rules.model import RuleHit
+    from rules.model import RuleHit, Telemetry
     from sitewatch.bootstrap import build_runtime
     from sitewatch.cli import _run_until_signal, _setup_logging
 
@@ -241,6 +244,8 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
         rs.FLOOD_HITS = 10**9
     if os.environ.get("FLOOD_TICKETS") == "before":
         _tickets_as_before()
+    if os.environ.get("FLOOD_SLICES") == "before":  # the whole judgement in one turn
+        rs.SILENCE_SLICE_DEVICES = rs.SILENCE_SLICE_HITS = 10**9
     if os.environ.get("FLOOD_LOOP") == "before":
         _loop_as_before()
     rt = build_runtime(load_settings(None))
@@ -248,28 +253,38 @@ def serve(n: int, trigger: Path, one_by_one: bool) -> int:
     engine = rt.services.engine
     judge = engine.tick
     fired = False
+    known = False
 
-    def tick(now_ms: int) -> list[RuleHit]:
-        nonlocal fired
-        hits = judge(now_ms)
+    def tick(
+        now_ms: int, max_devices: int | None = None, max_hits: int | None = None
+    ) -> list[RuleHit]:
+        nonlocal fired, known
+        if not known:  # the first tick: the flood's devices are known (an hourly rhythm)
+            known = True
+            for i in range(n):
+                for k in (2, 1, 0):
+                    at = now_ms - k * 3_600_000
+                    engine.on_telemetry(
+                        Telemetry(
+                            SITE,
+                            "lighting",
+                            f"{FLOOD_PREFIX}{i:05d}",
+                            at,
+                            {"power_w": 10.0},
+                            at,
+                            zone="car-park",
+                        )
+                    )
+            trigger.with_name("known").touch()  # the driver measures from here on
         if not fired and trigger.exists():
+            # a switch failed long ago: every one of them has been silent for 4 h, so
+            # the engine's own silence judgement (in slices) raises them all now
             fired = True
-            hits = hits + [
-                RuleHit(
-                    rule="device.offline",
-                    site=SITE,
-                    system="lighting",
-                    device=f"{FLOOD_PREFIX}{i:05d}",
-                    point=None,
-                    active=True,
-                    ts_ms=now_ms,
-                    value="offline",
-                    zone="car-park",
-                    message="device offline: no message for 60 s",
-                )
-                for i in range(n)
-            ]
-        return hits
+            for i in range(n):
+                engine.devices[f"{FLOOD_PREFIX}{i:05d}"].last_recv = now_ms - 4 * 3_600_000
+            engine._grace_until = -(2**62)  # the gateway has run for hours, not seconds
+            engine._next_silence = 0
+        return judge(now_ms, max_devices, max_hits)
 
     engine.tick = tick  # type: ignore[method-assign]
     turns = os.environ.get("FLOOD_TURNS")
@@ -450,7 +465,8 @@ class FloodGateway(GatewayProc):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.log.read_text()[-3000:]}")
             try:
-                if self.get("/healthz", auth=False)["status"] == "ok":
+                known = self.trigger.with_name("known").exists()  # the flood's devices
+                if known and self.get("/healthz", auth=False)["status"] == "ok":
                     return
             except OSError:
                 pass
@@ -628,12 +644,15 @@ def e2e_part(
     one_by_one: bool,
     tickets_before: bool = False,
     loop_before: bool = False,
+    slices_before: bool = False,
 ) -> dict[str, Any]:
     how = "one transaction per alarm" if one_by_one else "batched"
     if tickets_before:
         how += ", tickets as before"
     if loop_before:
         how += ", fan-out and alarm tick as before"
+    if slices_before:
+        how += ", silence judged in one turn"
     print(f"-- end to end, {how}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
         tmp = Path(d)
@@ -650,6 +669,8 @@ def e2e_part(
             env["FLOOD_TICKETS"] = "before"
         if loop_before:
             env["FLOOD_LOOP"] = "before"
+        if slices_before:
+            env["FLOOD_SLICES"] = "before"
         turns = tmp / "turns.txt"
         env["FLOOD_TURNS"] = str(turns)
         if args.influx:
@@ -789,6 +810,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="end to end also with the SSE fan-out and alarm tick as before, first",
     )
+    ap.add_argument(
+        "--compare-slices",
+        action="store_true",
+        help="end to end also with silence judged in one turn (not in slices), first",
+    )
     ap.add_argument("--skip-ticks", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     ap.add_argument("--serve", nargs=2, metavar=("N", "TRIGGER"), help=argparse.SUPPRESS)
@@ -805,6 +831,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(e2e_part(args, False, tickets_before=True))
         if args.compare_loop:
             runs.append(e2e_part(args, False, loop_before=True))
+        if args.compare_slices:
+            runs.append(e2e_part(args, False, slices_before=True))
         for one in [True, False] if args.compare else [False]:
             runs.append(e2e_part(args, one))
     if not args.no_write:
@@ -832,8 +860,8 @@ def write_results(
         )
     if runs:
         text.append(
-            "End to end (the runtime of `sitewatch run` in a subprocess, its ticker handing "
-            f"the rules stage {args.devices:,} `device.offline` hits in one tick; private "
+            "End to end (the runtime of `sitewatch run` in a subprocess, its rule engine "
+            f"judging {args.devices:,} known devices silent at once; private "
             f"Mosquitto, {'InfluxDB 1.6' if args.influx else 'embedded store'}; a "
             f"`fire_alarm` every {args.fire_every} s on the fire link; one SSE client):\n\n"
             "| figure | " + " | ".join(r["how"] for r in runs) + " |\n"

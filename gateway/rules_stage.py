@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from itertools import islice
 from typing import Any, Protocol
 
 from gateway.clock import Clock, parse_iso_ms
@@ -52,6 +53,15 @@ DEVICE_STATE_PREFIX = "device:"
 FLOOD_HITS = 100
 #: a flood's hits gathered for the tickets at most, before they are handed over
 FLOOD_TICKETS_MAX = 500
+#: silence is judged in slices of at most this many devices or hits, the loop served
+#: between them (30,000 devices judged offline at once are 15 slices of ~10 ms, not one
+#: turn of 150-250 ms in which nothing else, fire alarms included, is read)
+SILENCE_SLICE_DEVICES = 5000
+SILENCE_SLICE_HITS = 2000
+#: a save of the engine's state writes at most this many changed devices; more (30,000
+#: devices judged offline at once) are written by further saves, one per loop turn,
+#: acknowledgements held until the last
+SAVE_DEVICES_MAX = 2000
 
 
 class _Alarms(Protocol):
@@ -111,6 +121,8 @@ class RulesStage:
         # a flood's hits on their way to the tickets (``_dispatch_flood``)
         self._flood_tickets: list[tuple[RuleHit, int | None]] = []
         self._flood_handle: asyncio.Handle | None = None
+        # the next slice of a silence judgement (``_judge_more``)
+        self._judge_handle: asyncio.Handle | None = None
 
     # -- start --------------------------------------------------------------------------
     def restore(self) -> None:
@@ -246,11 +258,36 @@ class RulesStage:
             log.exception("cannot dispatch tickets for %d hits of a flood", len(items))
 
     def tick(self, now_ms: int) -> None:
-        """Complete delays on the clock, end time windows, judge silence. A flood (at
-        least ``FLOOD_HITS`` hits at once: devices judged silent together) goes to the
-        alarm service's backlog, written in batches with the loop served between them
-        (``gateway.alarms.batch``); each hit reaches its tickets once its alarm is written."""
-        hits = self.engine.tick(now_ms)
+        """Complete delays on the clock, end time windows, judge silence. Silence is
+        judged in slices (``SILENCE_SLICE_DEVICES`` / ``SILENCE_SLICE_HITS``), the next
+        slice in the loop's next turn. A flood (at least ``FLOOD_HITS`` hits at once:
+        devices judged silent together) goes to the alarm service's backlog, written in
+        batches with the loop served between them (``gateway.alarms.batch``); each hit
+        reaches its tickets once its alarm is written."""
+        self._take(self.engine.tick(now_ms, SILENCE_SLICE_DEVICES, SILENCE_SLICE_HITS))
+        self._judge_later()
+
+    def _judge_more(self) -> None:
+        self._judge_handle = None
+        if self._closed:
+            return
+        now = self.clock.now_ms()
+        self._take(self.engine.judge_more(now, SILENCE_SLICE_DEVICES, SILENCE_SLICE_HITS))
+        self._judge_later()
+
+    def _judge_later(self) -> None:
+        if not self.engine.judging or self._judge_handle is not None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test's or a backtest's tick): the rest at once
+            self._take(self.engine.judge_more(self.clock.now_ms()))
+            return
+        self._judge_handle = loop.call_soon(self._judge_more)
+
+    def _take(self, hits: list[RuleHit]) -> None:
+        if not hits:
+            return
         submit = getattr(self.alarms, "submit", None)
         if submit is not None and len(hits) >= FLOOD_HITS:
             self._dirty = True
@@ -313,7 +350,9 @@ class RulesStage:
         timer it started is saved, else a crash would lose it). A save that fails also
         returns ``False`` and is tried again after ``RULE_STATE_RETRY_S``: the broker
         redelivers what waits if the gateway dies meanwhile. Nothing evaluated since the
-        last save: nothing to do."""
+        last save: nothing to do. More than ``SAVE_DEVICES_MAX`` changed devices: this
+        save writes that many and returns ``False``; the rest follow one save per loop
+        turn, and the last releases the acknowledgements."""
         if not force and not self._dirty:
             return True
         now = time.monotonic()
@@ -325,6 +364,11 @@ class RulesStage:
         self._saved_at = now
         self._dirty = False
         dirty = self.engine.take_dirty()
+        more: list[str] = []
+        if len(dirty) > SAVE_DEVICES_MAX:
+            rest = iter(dirty)
+            dirty = set(islice(rest, SAVE_DEVICES_MAX))
+            more = list(rest)
         try:
             # incremental: pending timers and active keys, plus the latest values of the
             # devices that changed since the last save (one row each), so the cost follows
@@ -337,6 +381,7 @@ class RulesStage:
             self.state.save_rule_state_parts(parts)
         except Exception:  # noqa: BLE001 - retried: acknowledgements wait for it
             self.engine.mark_dirty(dirty)  # saved next time
+            self.engine.mark_dirty(more)
             self._dirty = True
             self.failures += 1
             log.exception("cannot save the rule engine's state; acknowledgements wait")
@@ -346,6 +391,18 @@ class RulesStage:
                 except RuntimeError:  # no loop (shutdown): nothing more to release
                     return False
                 self._deferred = loop.call_later(RULE_STATE_RETRY_S, self._save_later)
+            return False
+        if more:  # the rest in the next turns; acknowledgements wait for the last
+            self.engine.mark_dirty(more)
+            self._dirty = True
+            if self._deferred is None and not self._closed:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop (shutdown): the rest at once
+                    return self.save(force=True)
+                self._deferred = loop.call_later(0, self._save_later)
+            elif self._closed:
+                return self.save(force=True)
             return False
         return True
 
@@ -358,6 +415,9 @@ class RulesStage:
         """On shutdown: cancel a deferred save and save now (once: a save that fails
         now, e.g. refused by the fence of a lease lost, is not tried again)."""
         self._closed = True
+        if self._judge_handle is not None:
+            self._judge_handle.cancel()
+            self._judge_handle = None
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None

@@ -154,8 +154,12 @@ class RuleEngine(OfflineJudge, EngineState):
             self._raise(est, ts, hits, value=e.type, extra=ctx)
         return hits
 
-    def tick(self, now_ms: int) -> list[RuleHit]:
-        """Complete delays due by ``now_ms``, end time windows, judge silence."""
+    def tick(
+        self, now_ms: int, max_devices: int | None = None, max_hits: int | None = None
+    ) -> list[RuleHit]:
+        """Complete delays due by ``now_ms``, end time windows, judge silence (with
+        limits: in slices, see :meth:`rules.engine_offline.OfflineJudge._judge_silence`;
+        :attr:`judging` then says whether :meth:`judge_more` has more to do)."""
         hits: list[RuleHit] = []
         if self._pending:
             for st in list(self._pending.values()):
@@ -180,7 +184,7 @@ class RuleEngine(OfflineJudge, EngineState):
                 if w is not None and st.active and not self._local.holds(w, now_ms):
                     self._clear(st, max(now_ms, st.last_ts), hits)
         if self._offline_rules and self._link_up and now_ms >= self._next_silence:
-            self._judge_silence(now_ms, hits)
+            self._judge_silence(now_ms, hits, max_devices, max_hits)
         return hits
 
     def acknowledged(

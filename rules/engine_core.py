@@ -71,6 +71,13 @@ class EngineCore:
         self._link_up = True
         self._grace_until = -(2**62)
         self._next_silence: float = 0
+        # a silence judgement done in slices (``rules.engine_offline``): the devices to
+        # judge, the next to judge, the earliest deadline seen so far, and whether a
+        # deadline may have moved meanwhile (the next judgement is then due at once)
+        self._silence_scan: list[EngineDevice] | None = None
+        self._silence_pos = 0
+        self._silence_nxt: float = 0
+        self._silence_moved = False
         # devices whose interval is not known yet -> gateway times of their readings so far
         self._learning: dict[str, list[int]] = {}
         # per (system, type): the field index, the history windows and the rules-by-fields
@@ -402,6 +409,7 @@ class EngineCore:
         st.message = message
         st.value = value
         self._track(st, +1)
+        self._dirty.add(st.dev.id)  # its saved active keys change
         hits.append(
             self._hit(st, True, ts, value, message, self._hit_context(st, extra), message_zh)
         )
@@ -426,6 +434,7 @@ class EngineCore:
         st.last_ts = ts
         st.reason = ""
         self._track(st, -1)
+        self._dirty.add(st.dev.id)  # its saved active keys change
         hits.append(
             self._hit(st, False, ts, value, message, self._hit_context(st, None), message_zh)
         )

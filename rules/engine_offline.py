@@ -29,6 +29,7 @@ from rules.engine_device import EngineDevice
 from rules.model import RuleHit, Status
 
 _INF = float("inf")
+_SLICED = -_INF  # ``_next_silence`` of a judgement cut short: due at once
 
 
 class OfflineJudge(EngineCore):
@@ -77,11 +78,57 @@ class OfflineJudge(EngineCore):
                 self._clear(st, max(ts, st.last_ts), hits)
                 self._next_silence = 0
 
-    def _judge_silence(self, now_ms: int, hits: list[RuleHit]) -> None:
-        nxt: float = _INF
+    @property
+    def judging(self) -> bool:
+        """A silence judgement given a limit stopped before the last device: call
+        :meth:`judge_more` (or :meth:`rules.engine.RuleEngine.tick`) again to go on."""
+        return self._silence_scan is not None
+
+    def judge_more(
+        self, now_ms: int, max_devices: int | None = None, max_hits: int | None = None
+    ) -> list[RuleHit]:
+        """Go on with a silence judgement cut short by a limit (nothing if none is)."""
+        hits: list[RuleHit] = []
+        if self._silence_scan is not None and self._link_up:
+            self._judge_silence(now_ms, hits, max_devices, max_hits)
+        return hits
+
+    def _judge_silence(
+        self,
+        now_ms: int,
+        hits: list[RuleHit],
+        max_devices: int | None = None,
+        max_hits: int | None = None,
+    ) -> None:
+        """Raise an offline alarm for every device silent past its deadline, and set when
+        the next deadline falls due.
+
+        With limits, a judgement stops after ``max_devices`` devices or ``max_hits`` hits
+        and goes on at the next call where it stopped (:attr:`judging` says one is under
+        way; the devices it judges are those known when it started; one registered
+        meanwhile, or a deadline moved meanwhile, makes the next judgement due at once).
+        A flood of 30,000 silent devices is then raised over several calls, with the
+        caller's event loop served between them, instead of in one long turn. The alarms'
+        times are their deadlines either way, so slices change when a hit is emitted,
+        never what it says (except ``silent_s``, the silence measured when it is)."""
+        scan = self._silence_scan
+        if scan is None:
+            scan = self._silence_scan = list(self._devices.values())
+            self._silence_pos = 0
+            self._silence_nxt = _INF
+            self._silence_moved = False
+        elif self._next_silence != _SLICED:
+            self._silence_moved = True  # reset since the last slice: judge again after
+        nxt = self._silence_nxt
         grace = self._grace_until
         learning = self._learning
-        for dev in self._devices.values():
+        n = len(scan)
+        i = self._silence_pos
+        end = n if max_devices is None else min(n, i + max_devices)
+        stop = None if max_hits is None else len(hits) + max_hits
+        while i < end:
+            dev = scan[i]
+            i += 1
             if not dev.offline or dev.id in learning:
                 continue
             last = dev.last_recv
@@ -111,4 +158,12 @@ class OfflineJudge(EngineCore):
                     )
                 elif deadline < nxt:
                     nxt = deadline
-        self._next_silence = nxt
+            if stop is not None and len(hits) >= stop:
+                break
+        if i < n:  # cut short: due again at once
+            self._silence_pos = i
+            self._silence_nxt = nxt
+            self._next_silence = _SLICED  # due at once; a reset meanwhile shows
+            return
+        self._silence_scan = None
+        self._next_silence = 0 if self._silence_moved else nxt

@@ -5,8 +5,9 @@ Lifecycle: the runtime saves :meth:`EngineState.snapshot` (whole, or only the de
 :meth:`EngineState.restore` on a fresh engine before the first message.
 
 * **Restart.** :meth:`EngineState.snapshot` returns the JSON-ready state (pending timers,
-  active keys, latest device values) and :meth:`EngineState.restore` takes it back (or
-  just the :meth:`EngineState.pending` list), so pending delays complete at the right time.
+  active keys, latest device values; incremental: the changed devices, each with its
+  active keys) and :meth:`EngineState.restore` takes it back (or just the
+  :meth:`EngineState.pending` list), so pending delays complete at the right time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rules.engine_core import EngineCore
-from rules.engine_device import KeyState
+from rules.engine_device import EngineDevice, KeyState
 
 SNAPSHOT_VERSION = 1
 
@@ -60,42 +61,41 @@ class EngineState(EngineCore):
         self._dirty.update(devices)
 
     def snapshot(self, devices: Iterable[str] | None = None) -> dict[str, Any]:
-        """The engine's state, JSON-ready (see :meth:`restore`); with ``devices``, only
-        those devices' latest values (an incremental save: see :meth:`take_dirty`)."""
+        """The engine's state, JSON-ready (see :meth:`restore`).
+
+        Whole (``devices`` None): every device's latest values, every active key (in
+        ``active``) and the pending timers. Incremental (an iterable of device ids, see
+        :meth:`take_dirty`): only those devices, each with its own active keys (in its
+        entry's ``active``), and the pending timers: the cost follows what changed, not
+        the number of devices or of active alarms (30,000 active offline alarms are not
+        written again at every save). A device is marked changed when a key of its
+        raises or clears, so its saved entry never names a key no longer active."""
         out: dict[str, Any] = {}
+        whole = devices is None
         chosen = (
             self._devices.values()
             if devices is None
             else [d for d in (self._devices.get(i) for i in devices) if d is not None]
         )
         for d in chosen:
-            out[d.id] = {
+            entry: dict[str, Any] = {
                 "site": d.site,
                 "system": d.system,
                 "zone": d.zone,
                 "last_recv_ms": d.last_recv,
                 "values": {f: [v, d.ts[f]] for f, v in d.values.items()},
             }
-        active = [
-            {
-                "rule": st.rule.id,
-                "device": st.dev.id,
-                "point": st.point,
-                "since_ms": st.since,
-                "zone": st.zone,
-                "message": st.message,
-                "value": st.value,
-                "reason": st.reason,
-            }
-            for st in self._states()
-            if st.active
-        ]
-        return {
+            if not whole:
+                entry["active"] = [_active_entry(st) for st in _device_states(d) if st.active]
+            out[d.id] = entry
+        snap: dict[str, Any] = {
             "version": SNAPSHOT_VERSION,
             "devices": out,
-            "active": active,
             "pending": self.pending(),
         }
+        if whole:
+            snap["active"] = [_active_entry(st) for st in self._states() if st.active]
+        return snap
 
     def restore(self, state: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Take back a :meth:`snapshot` (or a :meth:`pending` list, or a dict with any of
@@ -104,7 +104,9 @@ class EngineState(EngineCore):
         pack no longer has are skipped. Unknown devices are registered."""
         if isinstance(state, list):
             state = {"pending": state}
+        active = list(state.get("active") or [])
         for did, d in (state.get("devices") or {}).items():
+            active.extend({**a, "device": did} for a in d.get("active") or [])
             dev = self._devices.get(did) or self._add_device(
                 did, d.get("site") or self.site.site, d.get("system") or "", d.get("zone")
             )
@@ -119,7 +121,7 @@ class EngineState(EngineCore):
                         dev.clock = int(ts)
                     if f in dev.hist_win:
                         dev.add_history(f, int(ts), v)
-        for a in state.get("active") or []:
+        for a in active:
             st = self._state_for(a)
             if st is None or st.active:
                 continue
@@ -144,14 +146,12 @@ class EngineState(EngineCore):
                 continue
             self._pending[st.key] = st
         self._next_silence = 0
+        self._silence_scan = None  # a judgement in slices starts over
 
     def _states(self) -> list[KeyState]:
         out: list[KeyState] = []
         for d in self._devices.values():
-            out.extend(d.states.values())
-            for pts in d.ev.values():
-                out.extend(pts.values())
-            out.extend(st for _r, _t, st in d.offline)
+            out.extend(_device_states(d))
         return out
 
     def _state_for(self, entry: dict[str, Any]) -> KeyState | None:
@@ -182,3 +182,25 @@ class EngineState(EngineCore):
         if st is None:
             st = dev.states[r.index] = KeyState(r, dev, None, dev.zone)
         return st
+
+
+def _device_states(d: EngineDevice) -> list[KeyState]:
+    """Every key of one device: telemetry, event (by point) and offline."""
+    out = list(d.states.values())
+    for pts in d.ev.values():
+        out.extend(pts.values())
+    out.extend(st for _r, _t, st in d.offline)
+    return out
+
+
+def _active_entry(st: KeyState) -> dict[str, Any]:
+    return {
+        "rule": st.rule.id,
+        "device": st.dev.id,
+        "point": st.point,
+        "since_ms": st.since,
+        "zone": st.zone,
+        "message": st.message,
+        "value": st.value,
+        "reason": st.reason,
+    }

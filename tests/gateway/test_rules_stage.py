@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from gateway import rules_stage
 from gateway.clock import ManualClock
 from gateway.rules_stage import RULE_STATE_RETRY_S, RulesStage
 from gateway.site import load_site
@@ -92,3 +93,77 @@ def test_a_save_refused_at_close_is_not_retried_forever() -> None:
 
     after_close, later = asyncio.run(main())
     assert after_close == 1 and later == 1
+
+
+def test_silence_is_judged_in_slices_with_the_loop_served_between(
+    monkeypatch: Any,
+) -> None:
+    # 30 devices fall silent together; slices of 4 hits: the first slice in the tick, the
+    # rest one slice per loop turn, and work queued meanwhile (a fire message, say) runs
+    # between the slices instead of after all of them
+    monkeypatch.setattr(rules_stage, "SILENCE_SLICE_HITS", 4)
+
+    class Recording(Alarms):
+        def __init__(self) -> None:
+            self.order: list[str] = []
+
+        def apply(self, hit: RuleHit) -> None:
+            self.order.append(hit.device)
+
+    async def main() -> list[str]:
+        clock = ManualClock()
+        engine = RuleEngine(load_site(), load_default_pack())
+        alarms = Recording()
+        stage = RulesStage(engine, alarms, None, Store(), clock, "sc01")
+        t0 = clock.now_ms()
+        stage.tick(t0)
+        for i in range(30):
+            for k in range(3):  # a learned 20 s interval
+                ts = t0 + k * 20_000
+                stage(Telemetry("sc01", "hvac", f"dev-{i}", ts, {"zone_temp": 21.0}, ts))
+        alarms.order.clear()
+        clock.advance(3600)
+        stage.tick(clock.now_ms())
+        asyncio.get_running_loop().call_soon(alarms.order.append, "other work")
+        turns = 0
+        while engine.judging:
+            await asyncio.sleep(0)
+            turns += 1
+            assert turns < 1000
+        stage.close()
+        return alarms.order
+
+    order = asyncio.run(main())
+    silent = [d for d in order if d.startswith("dev-")]
+    assert sorted(silent) == sorted(f"dev-{i}" for i in range(30))
+    assert 4 <= order.index("other work") < len(order) - 4
+
+
+def test_many_changed_devices_are_saved_over_several_turns(monkeypatch: Any) -> None:
+    # 25 devices changed, at most 10 a save: three saves, one per loop turn; the acks are
+    # released once, after the last, and every device's row is written
+    monkeypatch.setattr(rules_stage, "SAVE_DEVICES_MAX", 10)
+
+    async def main() -> tuple[bool, list[int], list[set[str]]]:
+        store = Store()
+        clock = ManualClock()
+        stage = RulesStage(
+            RuleEngine(load_site(), load_default_pack()), Alarms(), None, store, clock, "sc01"
+        )
+        released: list[int] = []
+        stage.release = lambda: released.append(len(store.saved))
+        now = clock.now_ms()
+        for i in range(25):
+            stage(Telemetry("sc01", "hvac", f"dev-{i}", now, {"zone_temp": 21.0}, now))
+        ready = stage.ready()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        stage.close()
+        rows = [{k for k in parts if k.startswith("device:")} for parts in store.saved]
+        return ready, released, rows
+
+    ready, released, rows = asyncio.run(main())
+    assert ready is False
+    assert [len(r) for r in rows][:3] == [10, 10, 5]  # (a 4th: the save at close)
+    assert set().union(*rows) == {f"device:dev-{i}" for i in range(25)}
+    assert released == [3]

@@ -60,7 +60,11 @@ class Engine:
     def __init__(self, hits: list[RuleHit]) -> None:
         self.hits = hits
 
-    def tick(self, now_ms: int) -> list[RuleHit]:
+    judging = False
+
+    def tick(
+        self, now_ms: int, max_devices: int | None = None, max_hits: int | None = None
+    ) -> list[RuleHit]:
         out, self.hits = self.hits, []
         return out
 

@@ -377,3 +377,41 @@ def test_a_device_first_heard_by_its_status_takes_the_zone_of_its_first_zoned_me
     t = Telemetry("sc01", "lighting", "plug-9", 2_000, {"on": True}, 2_000, zone="lobby")
     engine.on_telemetry(t)
     assert engine.devices["plug-9"].zone == "lobby"
+
+
+def test_incremental_saves_carry_active_keys_by_device(site: Site, pack: RulePack) -> None:
+    # the parts an incremental save writes ({device: entry} merged over saves, as the
+    # state store keeps them) restore the active keys; the core part names none, so
+    # 30,000 active alarms are not written again at every save
+    e1 = RuleEngine(site, pack)
+    saved: dict[str, dict[str, object]] = {}
+
+    def save() -> dict[str, object]:
+        snap = json.loads(json.dumps(e1.snapshot(devices=e1.take_dirty())))
+        saved.update(snap.pop("devices"))
+        assert "active" not in snap
+        return snap
+
+    e1.tick(T)  # site devices never heard: silence counted from here
+    e1.on_event(ev("fp-1", T, "fire_alarm", point="sd-1"))
+    e1.on_telemetry(tel("lc-1", T, lamp_fault=True))
+    save()
+    assert e1.take_dirty() == set()
+    only(e1.tick(T + 10 * MIN), OFF)  # silence raises: the devices are changed
+    changed = e1.take_dirty()
+    assert {"fcu-1", "door-1", "sd-2"} <= changed
+    e1.mark_dirty(changed)
+    e1.on_telemetry(tel("lc-1", T + 10 * MIN + S, lamp_fault=False))  # clears
+    core = save()
+    assert [a["device"] for a in saved["fcu-1"]["active"]] == ["fcu-1"]  # type: ignore[index]
+    assert saved["lc-1"]["active"] == [] or all(  # type: ignore[index]
+        a["rule"] != "lighting.lamp_fault"
+        for a in saved["lc-1"]["active"]  # type: ignore[index, union-attr]
+    )
+    e2 = RuleEngine(site, pack)
+    e2.restore({**core, "devices": saved})
+    assert set(e2.active()) == set(e1.active())
+    assert (
+        only(e2.on_event(ev("fp-1", T + 11 * MIN, "fire_alarm", point="sd-1")), "fire.alarm") == []
+    )
+    assert only(e2.tick(T + 11 * MIN), OFF) == []  # not raised twice
