@@ -31,8 +31,7 @@ import sqlalchemy as sa
 
 from tests.fixtures.mqtt import Broker, start_private_mosquitto
 from tests.integration.gateway_proc import GatewayProc, influx_query
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.pg import PG_URL
 
 
 def skip_without_services() -> None:

@@ -6,9 +6,7 @@ Its own schema (dropped at the end) on ``SITEWATCH_TEST_PG_URL`` (default
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,29 +16,15 @@ from gateway.store import journal as jr
 from gateway.store import make_engine, migrate
 from sitewatch.cli import main
 from tests.gateway.test_journal_chain import write
+from tests.pg import PG_URL, private_schema
 
 pytestmark = pytest.mark.integration
-
-PG_URL = os.environ.get(
-    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    name = f"sw_chain_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    except Exception as exc:  # any failure to reach the server
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
+    with private_schema("sw_chain_") as name:
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        admin.dispose()
 
 
 def test_two_services_on_one_postgres_never_fork_the_chain(schema: str) -> None:

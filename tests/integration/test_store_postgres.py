@@ -8,11 +8,8 @@ the tests are skipped when it cannot be reached.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -29,12 +26,11 @@ from gateway.store.models import Base, alarms, journal
 from gateway.store.rule_state import RuleStateStore
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import AlarmState, Priority
+from tests.gateway.test_store import LATEST
+from tests.pg import PG_URL, private_schema
 
 pytestmark = pytest.mark.integration
 
-PG_URL = os.environ.get(
-    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 SPECS = {
     "hvac.fault": RuleSpec("hvac.fault", "hvac", Priority.MEDIUM, "alarm", "HVAC fault", "Call"),
     "fire.alarm": RuleSpec("fire.alarm", "fire", Priority.CRITICAL, "alarm", "FIRE", "Evacuate"),
@@ -43,19 +39,8 @@ SPECS = {
 
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
-    name = f"sw_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    except Exception as exc:  # any failure to reach the server
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
+    with private_schema("sw_test_") as name:
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        admin.dispose()
 
 
 @pytest.fixture
@@ -69,15 +54,6 @@ def engine(schema: str) -> Iterator[sa.Engine]:
         conn.exec_driver_sql("ALTER TABLE journal ENABLE TRIGGER journal_append_only")
         conn.exec_driver_sql("UPDATE meta SET value = 0")
     eng.dispose()
-
-
-# the newest migration file's revision: every test that migrates to head ends there
-LATEST = sorted(
-    p.name.split("_", 1)[0]
-    for p in (Path(__file__).resolve().parents[2] / "gateway/store/migrations/versions").glob(
-        "0*.py"
-    )
-)[-1]
 
 
 def row(**over: object) -> dict[str, object]:

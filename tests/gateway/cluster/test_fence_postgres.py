@@ -7,7 +7,6 @@ dropped at the end; skipped when the server (``SITEWATCH_TEST_PG_URL``, default
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -23,30 +22,15 @@ from gateway.cluster.urls import site_db_url, site_schema
 from gateway.store import make_engine, migrate
 from gateway.store.models import meta
 from gateway.store.work import UnitOfWork
-
-PG_URL = os.environ.get(
-    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.pg import PG_URL, private_schemas
 
 
 @pytest.fixture
 def urls() -> Iterator[tuple[str, str]]:
     base = f"sw_fence_{uuid.uuid4().hex[:10]}"
     cluster_url = f"{PG_URL}?options=-csearch_path%3D{base}"
-    try:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{base}"')
-            conn.exec_driver_sql(f'CREATE SCHEMA "{site_schema(cluster_url, "sc01")}"')
-    except Exception as exc:  # any failure to reach the server
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
+    with private_schemas(base, site_schema(cluster_url, "sc01")):
         yield cluster_url, site_db_url(cluster_url, "sc01")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{base}" CASCADE')
-            conn.exec_driver_sql(f'DROP SCHEMA "{site_schema(cluster_url, "sc01")}" CASCADE')
-        admin.dispose()
 
 
 def _bump(uow: UnitOfWork) -> None:

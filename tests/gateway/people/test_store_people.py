@@ -9,9 +9,7 @@ and are skipped when the server cannot be reached.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +27,8 @@ from gateway.site import load_site
 from gateway.store import alembic_config, current_revision, head_revision, make_engine, migrate
 from gateway.store import models as m
 from gateway.store.models import Base
+from tests.pg import PG_URL, private_schema
 
-PG_URL = os.environ.get(
-    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 PEOPLE_TABLES = {"users", "sessions", "api_keys", "login_throttle"}
 PW = "correct horse battery"
 
@@ -102,19 +98,8 @@ def test_sqlite(tmp_path: Path, passwords: Passwords) -> None:
 
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
-    name = f"sw_people_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    except Exception as exc:  # any failure to reach the server
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
+    with private_schema("sw_people_") as name:
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        admin.dispose()
 
 
 @pytest.mark.integration
