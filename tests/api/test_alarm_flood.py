@@ -17,27 +17,11 @@ from api import sse
 from gateway.events import Hub
 from rules.model import RuleHit
 from tests.api.fakes import TOKENS, FakeRuntime, make_app, with_real_services
+from tests.gateway.test_alarms_flood import offline
 
 
 def auth(role: str = "viewer") -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
-
-
-def offline(n: int, zone: str, at: int = 0, system: str = "lighting") -> list[RuleHit]:
-    return [
-        RuleHit(
-            rule="device.offline",
-            site="sc01",
-            system=system,
-            device=f"cp-{at + i:05d}",
-            point=None,
-            active=True,
-            ts_ms=1,
-            value="offline",
-            zone=zone,
-        )
-        for i in range(n)
-    ]
 
 
 def fire(point: str) -> RuleHit:
@@ -58,8 +42,8 @@ def fire(point: str) -> RuleHit:
 def flood(tmp_path: Path) -> Iterator[tuple[TestClient, FakeRuntime]]:
     app, rt = make_app()
     svc = with_real_services(rt, tmp_path)
-    svc.alarms.apply_many(offline(40, "car-park"))  # a group
-    svc.alarms.apply_many(offline(3, "lobby", at=100))  # too few: by themselves
+    svc.alarms.apply_many(offline(40, zone="car-park"))  # a group
+    svc.alarms.apply_many(offline(3, zone="lobby", at=100))  # too few: by themselves
     svc.alarms.apply(fire("P1"))
     rt.stopping.set()  # a stream sends its snapshot and ends
     with TestClient(app) as c:
@@ -193,7 +177,7 @@ def test_live_groups_are_sent_at_most_once_per_interval() -> None:
 def test_a_client_too_far_behind_gets_a_fresh_snapshot(tmp_path: Path) -> None:
     app, rt = make_app()
     svc = with_real_services(rt, tmp_path)
-    svc.alarms.apply_many(offline(1100, "car-park"))  # 1,100 changes after id 1
+    svc.alarms.apply_many(offline(1100, zone="car-park"))  # 1,100 changes after id 1
     rt.stopping.set()
     try:
         with TestClient(app) as c:
