@@ -24,7 +24,10 @@ the arithmetic fits in a second at 10,000 devices and reading raw points does no
 runtime keeps an hourly roll-up as readings arrive (``gateway.figures.rollup``, the same
 rule step by step), and :meth:`EnergyReader.series` / :meth:`~EnergyReader.total` answer
 from it (``gateway.figures.rollup_query``) whenever it covers the period; the raw readings
-stay the reference and answer the rest. Totals of settled months are cached.
+stay the reference and answer the rest. Totals of settled months are cached. A month
+per hour or day at 10,000 devices, by zone or system, reads the roll-up's zone and
+system rows (14,880 at most); by device, one row per item (310,000 for a month per
+day): 0.01-0.6 s through the API (``bench/energy_10k.py``).
 
 Lifecycle: :class:`EnergyReader` is built per site with its sink and clock; every call
 reads the store afresh, except totals of periods that ended more than
@@ -40,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.clock import Clock
+from gateway.clock import Clock, iso_ms
 from gateway.figures.periods import buckets
 from rules.site import Device, Site
 from rules.vocab import System
@@ -168,6 +171,20 @@ def power_points(rows: Iterable[dict], factor: float) -> list[Point]:
     return sorted(by_ts.items())
 
 
+def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items as the API answers them, in place: ``start`` as RFC 3339 (few distinct
+    starts: each formatted once), ``kwh`` rounded to 4 decimals."""
+    starts: dict[int, str | None] = {}
+    for r in rows:
+        t = r["start"]
+        at = starts.get(t)
+        if at is None:
+            at = starts[t] = iso_ms(t)
+        r["start"] = at
+        r["kwh"] = round(r["kwh"], 4)
+    return rows
+
+
 def metered_devices(site: Site, system: str | None = None) -> list[Device]:
     """The site's devices whose system reports power, in file order."""
     return [
@@ -238,15 +255,18 @@ class EnergyReader:
         pts = await self.points(device, edges[0][0], edges[-1][1])
         return integrate(pts, max_step_ms(device), edges)
 
-    async def series(self, start_ms: int, end_ms: int, by: str, step: str) -> list[dict[str, Any]]:
+    async def series(
+        self, start_ms: int, end_ms: int, by: str, step: str, *, shaped: bool = False
+    ) -> list[dict[str, Any]]:
         """``[{"key", "start" (ms), "kwh"}]`` for every group and bucket some credited
-        step covered, sorted by key then start."""
+        step covered, sorted by key then start; ``shaped``: as the API answers them
+        (:func:`shape`)."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
         from gateway.figures import rollup_query  # (it imports this module)
 
         if self.rollup is not None and rollup_query.answers(self.rollup, start_ms, end_ms):
-            return await rollup_query.series(self.rollup, start_ms, end_ms, by, step)
+            return await rollup_query.series(self.rollup, start_ms, end_ms, by, step, shaped)
         edges = buckets(start_ms, end_ms, step, self.site.tz)
         devices = metered_devices(self.site)
         results = await asyncio.gather(*(self.device_integral(d, edges) for d in devices))
@@ -256,10 +276,11 @@ class EnergyReader:
             for i, (b0, _) in enumerate(edges):
                 if res.covered_ms[i]:
                     sums.setdefault((key, b0), []).append(res.kwh[i])
-        return [
+        out = [
             {"key": key, "start": b0, "kwh": math.fsum(parts)}
             for (key, b0), parts in sorted(sums.items())
         ]
+        return shape(out) if shaped else out
 
     async def total(
         self, start_ms: int, end_ms: int, system: str | None = None

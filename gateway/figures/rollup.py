@@ -10,6 +10,11 @@ the line) and each piece is added to its hour, and to that hour's day and month.
 of pieces are the same integral, so the roll-up and the raw readings give the same kWh
 (``tests/gateway/figures/test_rollup.py``, within 0.1%).
 
+**Per zone and per system.** Each batch's rows are also summed per zone and per system
+and written in the same transaction (``gateway.figures.rollup_groups``), so grouped
+answers read a few rows; they follow the site's device -> zone and system mapping and
+answer only from when it last changed for a device that already had rows.
+
 **Readings out of order.** A reading older than the device's newest (or a second value
 at the same time) cannot be added step by step: the hours it touches are marked dirty
 and *repaired* from the raw readings a little later (:meth:`EnergyRollup.repair`): the
@@ -27,8 +32,8 @@ devices), the state store, the sink (the raw readings, for repairs) and the cloc
 message, in order, on the event loop); :meth:`run` flushes the sums to the state store
 every :data:`FLUSH_MS` (sooner when :data:`FLUSH_AT` are waiting), repairs dirty hours
 and deletes rows past the retention; cancelled, it writes what is left and marks the
-stop clean. Bounds: one row per device per hour, day and month; hour rows kept
-``hour_retention_days``, day and month rows ``retention_days``; at most
+stop clean. Bounds: one row per device (and per zone and system) per hour, day and
+month; hour rows kept ``hour_retention_days``, day and month rows ``retention_days``; at most
 :data:`MAX_PENDING` sums and :data:`MAX_DIRTY` dirty hours in memory. Past either bound
 (the state store down for long) the roll-up starts over from now (``since_ms``): periods
 before are read from the raw readings, never invented.
@@ -56,8 +61,14 @@ from gateway.figures.energy import (
     max_step_ms,
     metered_devices,
 )
+from gateway.figures.rollup_groups import Batch, GroupRows, mapping_of
 from gateway.figures.rollup_hours import Hours, Track
-from gateway.store.models_energy import energy_rollup, energy_rollup_state, rollup_upsert
+from gateway.store.models_energy import (
+    energy_rollup,
+    energy_rollup_state,
+    group_upsert,
+    rollup_upsert,
+)
 from rules.model import Telemetry
 from rules.site import Site
 
@@ -114,6 +125,9 @@ class EnergyRollup:
         #: (device, hour) -> when to repair it
         self.dirty: dict[Key, int] = {}
         self.since_ms = 0
+        #: the same sums per zone and system (``gateway.figures.rollup_groups``)
+        self.groups = GroupRows()
+        self._taken_hour = 0  # the newest hour a batch took
         #: grows by one after every committed write (readers check they saw one state)
         self.writes = 0
         self.late = 0
@@ -143,6 +157,12 @@ class EnergyRollup:
         self._tracks = tracks
         self._site = site
         self.hours = Hours(site)
+        self.groups.follow(mapping_of(site), self.groups_floor())
+
+    def groups_floor(self) -> int:
+        """The first hour no batch taken so far, nor any sum waiting, touches."""
+        newest = max((h for _, h in self.pending), default=self._taken_hour)
+        return max(self.hours.hour(self.clock.now_ms()), newest, self._taken_hour) + H
 
     def track(self, device: str) -> Track | None:
         if self._site_of() is not self._site:
@@ -253,7 +273,10 @@ class EnergyRollup:
             if row is None:
                 self.since_ms = now
                 conn.execute(sa.insert(st).values(name=STATE_NAME, since_ms=now, clean=False))
+                # nothing is summed before now: the group rows answer from now too
+                self.groups.restore(conn, mapping_of(self.site), now)
             else:
+                self.groups.restore(conn, mapping_of(self.site), self.groups_floor())
                 self.since_ms = int(row["since_ms"])
                 clean = bool(row["clean"])
                 conn.execute(sa.update(st).where(st.c.name == STATE_NAME).values(clean=False))
@@ -293,14 +316,14 @@ class EnergyRollup:
         each added to its hour, day and month rows in one transaction per
         :data:`FLUSH_BATCH`. On a failure the sums stay waiting. Returns how many."""
         written = 0
-        stmt = rollup_upsert(self.db.dialect.name)
+        stmt = self._statements()
         while self.pending and (limit is None or written < limit):
             n = FLUSH_BATCH if limit is None else min(FLUSH_BATCH, limit - written)
-            taken, rows = self._take(n)
+            taken, batch = self._take(n)
             try:
-                self._write(stmt, rows)
+                self._write(stmt, batch)
             except BaseException:
-                self._put_back(taken)
+                self._put_back(taken, batch)
                 raise
             written += len(taken)
         return written
@@ -310,24 +333,32 @@ class EnergyRollup:
         with messages (and fire alarms) while the database writes. Sums added meanwhile
         wait in :attr:`pending`; a batch that fails is put back."""
         written = 0
-        stmt = rollup_upsert(self.db.dialect.name)
+        stmt = self._statements()
         while self.pending:
-            taken, rows = self._take(FLUSH_BATCH)
+            taken, batch = self._take(FLUSH_BATCH)
             try:
-                await asyncio.to_thread(self._write, stmt, rows)
+                await asyncio.to_thread(self._write, stmt, batch)
             except BaseException:
-                self._put_back(taken)
+                self._put_back(taken, batch)
                 raise
             written += len(taken)
         return written
 
-    def _take(self, n: int) -> tuple[dict[Key, list[Any]], list[dict[str, Any]]]:
+    def _statements(self) -> tuple[Any, Any]:
+        dialect = self.db.dialect.name
+        return rollup_upsert(dialect), group_upsert(dialect)
+
+    def _take(self, n: int) -> tuple[dict[Key, list[Any]], Batch]:
         """Take up to ``n`` waiting sums out of :attr:`pending` (on the loop) and the
-        rows they add to: their hours, and those hours' days and months."""
+        rows they add to: their hours, and those hours' days and months, per device
+        and per zone and system."""
+        self.site  # noqa: B018  (the group rows follow the current site)
         keys = [k for k, _ in zip(self.pending, range(n), strict=False)]
         taken = {k: self.pending.pop(k) for k in keys}
         rows: dict[tuple[str, int, str], dict[str, Any]] = {}
         for (device, hour), (kwms, cov, last, kw) in taken.items():
+            if hour > self._taken_hour:
+                self._taken_hour = hour
             kwh = kwms / H
             day, month = self.hours.parents(hour)
             rows[("h", hour, device)] = {
@@ -344,15 +375,23 @@ class EnergyRollup:
                 else:
                     r["kwh"] += kwh
                     r["covered_ms"] += cov
-        return taken, list(rows.values())
+        device_rows = list(rows.values())
+        batch = Batch(device_rows, self.groups.rows(device_rows), self.groups.take())
+        return taken, batch
 
-    def _write(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    def _write(self, stmt: tuple[Any, Any], batch: Batch) -> None:
         with self.db.begin() as conn:
-            conn.execute(stmt, rows)
+            if batch.saved is not None:
+                self.groups.write(conn, batch.saved)
+            if batch.device:
+                conn.execute(stmt[0], batch.device)
+            if batch.groups:
+                conn.execute(stmt[1], batch.groups)
         self.writes += 1
 
-    def _put_back(self, taken: dict[Key, list[Any]]) -> None:
+    def _put_back(self, taken: dict[Key, list[Any]], batch: Batch) -> None:
         """Sums whose write failed wait again, added to what came meanwhile."""
+        self.groups.put_back(batch.saved)
         for key, (kwms, cov, last, kw) in taken.items():
             e = self._entry(key)
             e[0] += kwms
@@ -373,6 +412,9 @@ class EnergyRollup:
                 sa.delete(t).where(
                     t.c.span != "h", t.c.start_ms < now - self.retention_ms - 31 * DAY_MS
                 )
+            )
+            self.groups.sweep(
+                conn, now - self.hour_retention_ms, now - self.retention_ms - 31 * DAY_MS
             )
 
     def stored(self, keys: list[Key]) -> dict[Key, tuple[float, int]]:

@@ -23,7 +23,13 @@ from sqlalchemy import Engine
 from gateway.clock import Clock, iso_ms
 from gateway.errors import Invalid, NotFound
 from gateway.figures import definitions as _definitions  # noqa: F401  (registers figures)
-from gateway.figures.energy import POWER_FIELDS, EnergyReader, PowerSource
+from gateway.figures.energy import (
+    POWER_FIELDS,
+    EnergyReader,
+    PowerSource,
+    group_key,
+    metered_devices,
+)
 from gateway.figures.periods import STEPS, buckets, month_bounds, parse_month
 from gateway.figures.rollup import EnergyRollup
 from gateway.figures.scorecard import Lang, scorecard
@@ -33,12 +39,18 @@ from gateway.store import reader as read_only
 ENERGY_GROUPS = ("zone", "system", "device")
 #: at most this many buckets per group in one energy answer
 MAX_BUCKETS = 2000
+#: at most this many items (groups x steps) in one energy answer: within a second to
+#: answer (``bench/energy_10k.py``: 310,000 items, a month per day by device at 10,000
+#: devices, 0.6 s); a month per hour by device at 10,000 devices would be 7,440,000
+#: items, 480 MB of JSON
+MAX_ITEMS = 350_000
 #: rules whose alarm means energy spent for nothing while it is active
 WASTE_RULES = ("lighting.after_hours_waste", "hvac.running_empty")
 ACCEPTED_ENERGY = (
     "start and end: RFC 3339 times or epoch milliseconds, end after start; "
     f"by: {' | '.join(ENERGY_GROUPS)}; step: {' | '.join(STEPS)}; "
-    f"at most {MAX_BUCKETS} steps"
+    f"at most {MAX_BUCKETS} steps and {MAX_ITEMS:,} items (groups x steps): "
+    "a shorter period, a longer step or a coarser grouping"
 )
 
 
@@ -86,20 +98,19 @@ class Figures:
     async def energy(self, start_ms: int, end_ms: int, by: str, step: str) -> dict[str, Any]:
         if by not in ENERGY_GROUPS or step not in STEPS or end_ms <= start_ms:
             raise Invalid(f"bad energy query; accepted: {ACCEPTED_ENERGY}")
-        if len(buckets(start_ms, end_ms, step, self.site.tz, MAX_BUCKETS)) > MAX_BUCKETS:
+        steps = len(buckets(start_ms, end_ms, step, self.site.tz, MAX_BUCKETS))
+        if steps > MAX_BUCKETS:
             raise Invalid(f"too many steps; accepted: {ACCEPTED_ENERGY}")
+        if self._groups(by) * steps > MAX_ITEMS:
+            raise Invalid(f"too many items; accepted: {ACCEPTED_ENERGY}")
         if self.energy_reader is None:
             return {"items": [], "total": 0, "note": "no time-series store to read power from"}
-        rows = await self.energy_reader.series(start_ms, end_ms, by, step)
-        starts: dict[int, str | None] = {}  # few distinct starts for 310,000 items: once each
-        items = []
-        for r in rows:
-            t = r["start"]
-            at = starts.get(t)
-            if at is None:
-                at = starts[t] = iso_ms(t)
-            items.append({"key": r["key"], "start": at, "kwh": round(r["kwh"], 4)})
+        items = await self.energy_reader.series(start_ms, end_ms, by, step, shaped=True)
         return {"items": items, "total": len(items), "by": by, "step": step}
+
+    def _groups(self, by: str) -> int:
+        """How many zones, systems or devices an energy answer can have items of."""
+        return len({group_key(d, by) for d in metered_devices(self.site)})
 
     def _alarm_row(self, alarm_id: int | str) -> sa.RowMapping:
         try:

@@ -95,6 +95,41 @@ def test_energy(client: TestClient) -> None:
     ]
 
 
+def test_energy_by_device_is_the_documented_body(client: TestClient) -> None:
+    q = "start=2026-09-09T00:00:00%2B08:00&end=2026-09-12T00:00:00%2B08:00"
+    r = client.get(f"/api/v1/energy?{q}&by=device&step=1d", headers=auth("viewer"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "items": [
+            {"key": "lt-1", "start": "2026-09-09T16:00:00.000Z", "kwh": 24.0},
+        ],
+        "total": 1,
+        "by": "device",
+        "step": "1d",
+    }
+
+
+def test_energy_with_too_many_items_is_422(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.figures import service
+
+    monkeypatch.setattr(service, "MAX_ITEMS", 50)  # 3 metered devices x 24 hours: 72
+    q = "start=2026-09-10T00:00:00%2B08:00&end=2026-09-11T00:00:00%2B08:00"
+    r = client.get(f"/api/v1/energy?{q}&by=device&step=1h", headers=auth("viewer"))
+    assert r.status_code == 422, r.text
+    assert "items" in r.text
+    r = client.get(f"/api/v1/energy?{q}&by=system&step=1h", headers=auth("viewer"))
+    assert r.status_code == 200  # 2 systems x 24 hours
+
+
+def test_energy_schema_is_documented(client: TestClient) -> None:
+    op = client.get("/openapi.json").json()["paths"]["/api/v1/energy"]["get"]
+    ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/Energy")
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -5,8 +5,6 @@ the raw readings; a crash repaired at the next start; bounds and fall-backs."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +16,9 @@ from gateway.figures import rollup_query
 from gateway.figures.energy import EnergyReader
 from gateway.figures.rollup import EnergyRollup
 from gateway.store import make_engine, migrate
-from gateway.store.models_energy import energy_rollup
+from gateway.store.models_energy import energy_rollup, energy_rollup_groups
 from rules.model import Telemetry
+from rules.site import Site
 from tests.gateway.figures.fixtures import (
     MIN,
     T0,
@@ -30,6 +29,7 @@ from tests.gateway.figures.fixtures import (
     sample,
     small_site,
 )
+from tests.pg import PG_URL, private_schema
 
 pytestmark = pytest.mark.anyio
 DAY = 24 * H
@@ -42,11 +42,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-PG_URL = os.environ.get(
-    "SITEWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """The state store on SQLite, and on PostgreSQL in a schema of its own per run
@@ -57,23 +52,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         yield eng
         eng.dispose()
         return
-    schema = f"sw_energy_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except Exception as exc:  # any failure to reach the server
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    eng = make_engine(PG_URL, schema=schema)
-    try:
-        migrate(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with private_schema("sw_energy_") as schema:
+        eng = make_engine(PG_URL, schema=schema)
+        try:
+            migrate(eng)
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def readings() -> list[tuple[str, str, int, float]]:
@@ -297,3 +282,98 @@ async def test_a_failed_write_off_the_loop_puts_the_sums_back(
     assert not rollup.pending
     got = await EnergyReader(site, sink, clock, rollup=rollup).series(T0, T0 + H, "device", "1h")
     assert sum(r["kwh"] for r in got) == pytest.approx(30 / 60)  # 1 kW for 30 minutes
+
+
+def moved(site: Site, device: str, zone: str, *extra: dict) -> Site:
+    """``site`` with ``device`` in ``zone`` and ``extra`` devices added."""
+    data = site.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    for d in data["devices"]:
+        if d["id"] == device:
+            d["zone"] = zone
+    data["devices"] += list(extra)
+    return Site.model_validate(data)
+
+
+async def test_zone_rows_follow_a_device_that_moves(
+    engine: sa.Engine, ninety_days: list[tuple[str, str, int, float]]
+) -> None:
+    """lt-2 moves from the show flat to the lobby on day 2 at 10:20: by zone, every
+    answer is the raw readings' under the new mapping (the zone rows answer from the next
+    hour on, the device rows before); a device added does not move that hour; the
+    mapping and the hour survive a restart."""
+    first = small_site()
+    second = moved(first, "lt-2", "lobby")
+    current = [first]
+    clock = ManualClock((T0 - H) / 1000)
+    sink = FakeSink()
+    rollup = EnergyRollup(lambda: current[0], engine, clock, sink, hour_retention_days=120)
+    rollup.restore()
+    assert rollup.groups.since_ms == T0 - H  # a new store: the zone rows answer from now
+    switch = T0 + DAY + 10 * H + 20 * MIN
+    rows = [r for r in ninety_days if r[2] < T0 + 3 * DAY]
+    feed(rollup, sink, [r for r in rows if r[2] < switch])
+    clock.advance((switch - clock.now_ms()) / 1000)
+    current[0] = second
+    feed(rollup, sink, [r for r in rows if r[2] >= switch])
+    rollup.flush()
+    assert rollup.groups.since_ms == T0 + DAY + 11 * H
+    clock.advance((T0 + 3 * DAY + H - clock.now_ms()) / 1000)
+    fast = EnergyReader(second, sink, clock, rollup=rollup)
+    raw = EnergyReader(second, sink, clock)
+    for start, end, by, step in [
+        (T0, T0 + 3 * DAY, "zone", "1h"),
+        (T0, T0 + 3 * DAY, "zone", "1d"),
+        (T0, T0 + 3 * DAY, "zone", "1mo"),
+        (T0 + DAY + 11 * H, T0 + 3 * DAY, "zone", "1h"),  # the zone rows alone
+        (T0, T0 + 3 * DAY, "system", "1d"),
+    ]:
+        calls = sink.calls
+        got = await fast.series(start, end, by, step)
+        assert sink.calls == calls
+        close(got, await raw.series(start, end, by, step))
+    day3 = await fast.series(T0 + 2 * DAY, T0 + 3 * DAY, "zone", "1d")
+    assert {r["key"] for r in day3} == {"lobby", "flat"}  # fcu-1 stays in the flat
+    # the zone rows of a whole day after the move: as many as the devices' rows sum to
+    with engine.connect() as conn:
+        g = energy_rollup_groups
+        zone_rows = conn.execute(
+            sa.select(g.c.grp, g.c.kwh).where(
+                g.c.grouping == "zone", g.c.span == "d", g.c.start_ms == T0 + 2 * DAY
+            )
+        ).all()
+    assert sorted(k for k, _ in zone_rows) == ["flat", "lobby"]
+    # a device added: the hour stays; a restart keeps both
+    third = moved(
+        second,
+        "lt-2",
+        "lobby",
+        {"id": "lt-3", "system": "lighting", "type": "lighting_circuit", "zone": "plant"},
+    )
+    current[0] = third
+    rollup(message("lt-1", "power_w", T0 + 3 * DAY + 30 * MIN, 500.0))
+    rollup.close()
+    assert rollup.groups.since_ms == T0 + DAY + 11 * H
+    again = EnergyRollup(third, engine, clock, sink)
+    again.restore()
+    assert again.groups.since_ms == T0 + DAY + 11 * H
+    assert again.groups.members["lt-3"] == ("plant", "lighting")
+    # the old mapping back while it was stopped: from the next hour on
+    back = EnergyRollup(first, engine, clock, sink)
+    back.restore()
+    assert back.groups.since_ms == T0 + 3 * DAY + 2 * H
+    reader = EnergyReader(first, sink, clock, rollup=back)
+    close(
+        await reader.series(T0, T0 + 3 * DAY, "zone", "1d"),
+        await EnergyReader(first, sink, clock).series(T0, T0 + 3 * DAY, "zone", "1d"),
+    )
+
+
+def test_parts_cut_where_the_zone_rows_begin() -> None:
+    spans = [("d", 0, 10 * DAY), ("h", 10 * DAY, 10 * DAY + 5 * H)]
+    assert rollup_query.parts(spans, None) == [(False, *p) for p in spans]
+    assert rollup_query.parts(spans, 3 * DAY + H) == [
+        (False, "d", 0, 3 * DAY + H),
+        (True, "d", 3 * DAY + H, 10 * DAY),
+        (True, "h", 10 * DAY, 10 * DAY + 5 * H),
+    ]
+    assert rollup_query.parts(spans, 20 * DAY) == [(False, *p) for p in spans]
