@@ -132,8 +132,8 @@ class RuleEngine(OfflineJudge, EngineState):
         for r in self._event_raise.get(e.type, ()):
             if not r.applies_to(dev.system, dev.type):
                 continue
-            pts = dev.ev.setdefault(r.index, {})
-            est = pts.get(e.point)
+            pts = dev.ev.get(r.index)
+            est = None if pts is None else pts.get(e.point)
             if est is not None and (est.active or ts < est.last_ts):
                 continue  # a repeat, or an event older than the last clear
             if r.when is not None:
@@ -147,6 +147,8 @@ class RuleEngine(OfflineJudge, EngineState):
             if r.guard is not None and self._guarded(r, dev, zone):
                 continue
             if est is None:
+                if pts is None:
+                    pts = dev.own_ev()[r.index] = {}
                 est = pts[e.point] = KeyState(r, dev, e.point, zone)
             est.zone = zone
             ctx: dict[str, Any] = dict(e.attrs)
@@ -214,7 +216,7 @@ class RuleEngine(OfflineJudge, EngineState):
                 ok = not self._guarded(r, dev, dev.zone)
             if ok:
                 if st is None:
-                    st = dev.states[r.index] = KeyState(r, dev, None, dev.zone)
+                    st = dev.own_states()[r.index] = KeyState(r, dev, None, dev.zone)
                 if ts < st.last_ts:
                     ts = st.last_ts
                 if r.delay_ms == 0:

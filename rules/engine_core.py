@@ -31,7 +31,7 @@ from statistics import median
 from typing import Any
 
 from rules.devices import DEFAULT_INTERVAL_S, DeviceState
-from rules.engine_device import EngineDevice, HitValue, KeyState
+from rules.engine_device import EMPTY, EngineDevice, HitValue, KeyState
 from rules.model import Event, RuleHit, Status, Telemetry
 from rules.pack_model import Rule, RulePack
 from rules.site import Site
@@ -41,6 +41,9 @@ LEARN_READINGS = 3
 """Readings from an unknown device before its interval (the median gap) is known."""
 MIN_LEARNED_INTERVAL_S = 1.0
 """A learned interval is never shorter than this (a burst is not a rhythm)."""
+OFFLINE_SHARED_MAX = 4096
+"""(system, type, interval) whose offline rules and timeouts are shared by their devices
+(learned intervals vary: past this many, a device gets a tuple of its own)."""
 
 
 class EngineCore:
@@ -80,12 +83,20 @@ class EngineCore:
         self._silence_moved = False
         # devices whose interval is not known yet -> gateway times of their readings so far
         self._learning: dict[str, list[int]] = {}
-        # per (system, type): the field index, the history windows and the rules-by-fields
-        # cache, shared by every device of that system and type (not one of each a device)
+        # per (system, type): the field index, the history windows, the rules-by-fields
+        # cache and the derived values, shared by every device of that system and type (not
+        # one of each a device)
         self._index_cache: dict[
             tuple[str, str | None],
-            tuple[dict[str, tuple[Rule, ...]], dict[str, int], dict[tuple[str, ...], Any]],
+            tuple[
+                dict[str, tuple[Rule, ...]],
+                dict[str, int],
+                dict[tuple[str, ...], Any],
+                tuple[Any, ...],
+            ],
         ] = {}
+        # per (system, type, interval): the offline rules that judge a device, with timeouts
+        self._offline_cache: dict[tuple[str, str | None, float], tuple[tuple[Rule, int], ...]] = {}
         for d in site.devices:
             self._add_device(d.id, site.site, d.system, d.zone)
 
@@ -127,7 +138,7 @@ class EngineCore:
             # registered by a message without a zone (a status, an adapter's LWT): the
             # first message that names one places it
             dev.zone = m.zone  # type: ignore[union-attr]
-            for _r, _t, st in dev.offline:
+            for st in dev.off.values():
                 st.zone = dev.zone
         if dev.status is False:
             dev.status = True  # a device that speaks is online again
@@ -156,9 +167,10 @@ class EngineCore:
 
     def _fit(self, dev: EngineDevice) -> None:
         """Give ``dev`` the rules of its system and type: the field index, the history
-        windows, the derived values, and one offline key per offline rule (a key kept
-        from before, with its alarm, where the rule still applies; an active one of a
-        rule that no longer applies is kept until it clears)."""
+        windows, the derived values, and its offline rules (a key kept from before, with
+        its alarm, where the rule still applies; an active one of a rule that no longer
+        applies is kept, and its rule judges the device, until it clears; keys are made
+        when they first raise: :meth:`EngineDevice.offline_key`)."""
         idx = self._index_cache.get((dev.system, dev.type))
         if idx is None:
             index: dict[str, list[Rule]] = {}
@@ -179,17 +191,37 @@ class EngineCore:
                 if x.applies_to(dev.system, dev.type):
                     for f, w in x.history.items():
                         hist[f] = max(hist.get(f, 0), w)
-            idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {})
+            derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
+            idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {}, derived)
             self._index_cache[(dev.system, dev.type)] = idx
-        dev.index, dev.hist_win, dev.cache = idx
-        dev.derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
-        old = {r.index: st for r, _t, st in dev.offline}
-        dev.offline = []
-        for r in self._offline_rules:
-            st = old.pop(r.index, None)
-            if r.applies_to(dev.system, dev.type) or (st is not None and st.active):
-                timeout = max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms)
-                dev.offline.append((r, timeout, st or KeyState(r, dev, None, dev.zone)))
+        dev.index, dev.hist_win, dev.cache, dev.derived = idx
+        kept: dict[int, KeyState] = {}
+        extra: set[int] = set()
+        for i, st in dev.off.items():
+            if st.rule.applies_to(dev.system, dev.type):
+                kept[i] = st
+            elif st.active:
+                kept[i] = st
+                extra.add(i)
+        dev.off = kept or EMPTY
+        dev.offline = self._offline_for(dev, extra)
+
+    def _offline_for(self, dev: EngineDevice, extra: set[int]) -> tuple[tuple[Rule, int], ...]:
+        """The offline rules that judge ``dev`` (those of its system and type, and the rules
+        of index in ``extra``), each with its timeout (ms) at ``dev``'s interval."""
+        key = (dev.system, dev.type, dev.interval_s)
+        if not extra:
+            got = self._offline_cache.get(key)
+            if got is not None:
+                return got
+        out = tuple(
+            (r, max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms))
+            for r in self._offline_rules
+            if r.index in extra or r.applies_to(dev.system, dev.type)
+        )
+        if not extra and len(self._offline_cache) < OFFLINE_SHARED_MAX:
+            self._offline_cache[key] = out
+        return out
 
     def place(self, site: Site, devices: Iterable[str]) -> None:
         """Onboarding: ``site`` is the engine's site with entries added for ``devices``.
@@ -232,7 +264,7 @@ class EngineCore:
             dev.type = dtype
             self._fit(dev)
         self._know_interval(dev, interval_s)
-        keys = [st for _r, _t, st in dev.offline]
+        keys = list(dev.off.values())
         keys.extend(dev.states.values())
         for st in keys:
             if st.active:  # counted by zone for the guards: moved with it
@@ -261,10 +293,8 @@ class EngineCore:
         """``dev``'s interval is ``interval_s`` from now on: offline timeouts follow it."""
         self._learning.pop(dev.id, None)
         dev.interval_s = interval_s
-        dev.offline = [
-            (r, max(int(r.offline_factor * interval_s * 1000), r.offline_min_ms), st)
-            for r, _t, st in dev.offline
-        ]
+        extra = {r.index for r, _t in dev.offline if not r.applies_to(dev.system, dev.type)}
+        dev.offline = self._offline_for(dev, extra)
         self._next_silence = 0
 
     def _derive(self, dev: EngineDevice, fields: tuple[str, ...], ts: int) -> tuple[str, ...]:
@@ -278,11 +308,10 @@ class EngineCore:
             v = x.value(dev.values, dev)
             if v is None:
                 continue
-            old = dev.ts.get(x.name)
+            old = dev.ts_of(x.name)
             if old is not None and ts < old:
                 continue
-            dev.values[x.name] = v
-            dev.ts[x.name] = ts
+            dev.put(x.name, v, ts)
             if x.name in dev.hist_win:
                 dev.add_history(x.name, ts, v)
             changed.add(x.name)

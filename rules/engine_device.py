@@ -3,7 +3,15 @@
 Lifecycle: the engine makes one :class:`EngineDevice` per device when it registers the
 device (from the site file, on its first message, or from a restored snapshot) and one
 :class:`KeyState` per (rule, device, point) the first time a rule's condition holds for it
-(or when a snapshot names it); both live as long as the engine.
+(an ``offline`` rule's: the first time it raises; or when a snapshot names it); both live
+as long as the engine.
+
+* **Shared until written.** What every device of one system and type has alike (its
+  rules by field, history windows, derived values, ``offline`` rules with their timeouts)
+  is one object shared by those devices; a device's own tables of keys and history start
+  as one shared empty dict (:data:`EMPTY`, never written) and get a dict of their own
+  with their first entry (:meth:`EngineDevice.own_states` and the like): at 100,000
+  devices an empty dict each, or an offline key each, is ~6-30 MB.
 
 * **Latest value of every field.** The engine keeps, per device, the latest value of every
   field with its timestamp (:class:`rules.devices.DeviceState`, which this extends); a
@@ -28,9 +36,10 @@ from rules.devices import DeviceState
 from rules.pack_model import Rule
 
 _NUMERIC = (int, float)
-#: the shared empty ``hist_ts``/``hist_val``/``stats`` of a device that has none yet: never
-#: written (the methods below give the device dicts of its own first)
-_NONE: dict[Any, Any] = {}
+#: the shared empty ``hist_ts``/``hist_val``/``stats``/``states``/``ev``/``off`` of a device
+#: that has none yet: never written (the methods below give the device a dict of its own
+#: first; tests/rules/conftest.py checks it stays empty)
+EMPTY: dict[Any, Any] = {}
 HitValue = float | bool | str
 
 
@@ -81,6 +90,7 @@ class EngineDevice(DeviceState):
         "states",
         "ev",
         "offline",
+        "off",
         "cache",
         "index",
         "silent_since",
@@ -101,21 +111,46 @@ class EngineDevice(DeviceState):
         in_site_file: bool = False,
     ):
         DeviceState.__init__(self, did, site, system, zone, dtype, name, interval_s, in_site_file)
-        # _NONE until the first sample or figure (most devices never keep one): an empty
+        # EMPTY until the first sample or figure (most devices never keep one): an empty
         # dict each is 64 bytes, three of them ~1.8 MB at 10,000 devices
-        self.hist_ts: dict[str, list[int]] = _NONE
-        self.hist_val: dict[str, list[float]] = _NONE
+        self.hist_ts: dict[str, list[int]] = EMPTY
+        self.hist_val: dict[str, list[float]] = EMPTY
         self.hist_win: dict[str, int] = {}
-        self.states: dict[int, KeyState] = {}  # telemetry rules by rule index
-        self.ev: dict[int, dict[str | None, KeyState]] = {}  # event rules: index -> point -> state
-        self.offline: list[tuple[Rule, int, KeyState]] = []  # offline rules, timeout ms, state
+        self.states: dict[int, KeyState] = EMPTY  # telemetry rules by rule index
+        # event rules: rule index -> point -> state
+        self.ev: dict[int, dict[str | None, KeyState]] = EMPTY
+        # offline rules that judge it, with their timeouts (ms): shared by the devices of
+        # its system, type and interval
+        self.offline: tuple[tuple[Rule, int], ...] = ()
+        self.off: dict[int, KeyState] = EMPTY  # its offline keys made so far, by rule index
         self.cache: dict[tuple[str, ...], tuple[Rule, ...]] = {}
         self.index: dict[str, tuple[Rule, ...]] = {}
         self.silent_since: int | None = None  # never heard from: silence counted from here
         self.derived: tuple[Any, ...] = ()  # the pack's Derived values that apply here
         # window_stat's figures of this reading (the engine clears it once it has any)
-        self.stats: dict[tuple[str, int, str], float | None] = _NONE
+        self.stats: dict[tuple[str, int, str], float | None] = EMPTY
         self.offline_on = 0  # how many of its offline keys are active (a message clears them)
+
+    def own_states(self) -> dict[int, KeyState]:
+        """``states``, a dict of the device's own (to write into)."""
+        if self.states is EMPTY:
+            self.states = {}
+        return self.states
+
+    def own_ev(self) -> dict[int, dict[str | None, KeyState]]:
+        """``ev``, a dict of the device's own (to write into)."""
+        if self.ev is EMPTY:
+            self.ev = {}
+        return self.ev
+
+    def offline_key(self, rule: Rule) -> KeyState:
+        """The device's key of the ``offline`` rule ``rule`` (made the first time)."""
+        st = self.off.get(rule.index)
+        if st is None:
+            if self.off is EMPTY:
+                self.off = {}
+            st = self.off[rule.index] = KeyState(rule, self, None, self.zone)
+        return st
 
     def change(self, field: str, window_ms: int, per_minute: bool) -> float | None:
         """Change of ``field`` over the last ``window_ms`` (per minute if asked)."""
@@ -123,7 +158,7 @@ class EngineDevice(DeviceState):
         latest = self.values.get(field)
         if not hts or latest is None or latest.__class__ not in _NUMERIC:
             return None
-        latest_ts = self.ts[field]
+        latest_ts: int = self.ts_of(field)  # type: ignore[assignment]
         i = bisect_right(hts, latest_ts - window_ms) - 1
         if i < 0:
             return None
@@ -143,7 +178,7 @@ class EngineDevice(DeviceState):
         stats = self.stats
         if key in stats:
             return stats[key]
-        if stats is _NONE:
+        if stats is EMPTY:
             stats = self.stats = {}
         r = stats[key] = self._window_stat(field, window_ms, kind)
         return r
@@ -153,7 +188,9 @@ class EngineDevice(DeviceState):
         if not hts:
             return None
         hv = self.hist_val[field]
-        latest_ts = self.ts.get(field, hts[-1])
+        latest_ts = self.ts_of(field)
+        if latest_ts is None:
+            latest_ts = hts[-1]
         end = bisect_right(hts, latest_ts)
         start = bisect_right(hts, latest_ts - window_ms)
         if kind == "avg":
@@ -177,7 +214,7 @@ class EngineDevice(DeviceState):
     def add_history(self, field: str, ts: int, value: Any) -> None:
         if value.__class__ not in _NUMERIC:
             return
-        if self.hist_ts is _NONE:
+        if self.hist_ts is EMPTY:
             self.hist_ts, self.hist_val = {}, {}
         hts = self.hist_ts.setdefault(field, [])
         hv = self.hist_val.setdefault(field, [])

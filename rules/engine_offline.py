@@ -1,9 +1,11 @@
 """Offline devices: an ``offline`` status, or silence judged on the gateway clock.
 
-Lifecycle: each device gets one offline state per ``offline`` rule that applies to it when
-it is registered; :meth:`OfflineJudge.on_status` and every telemetry or event of the device
-move it, and :meth:`rules.engine.RuleEngine.tick` judges silence (only when the next
-deadline is due: ``_next_silence`` is reset whenever a deadline may have moved).
+Lifecycle: each device is given the ``offline`` rules that apply to it (with their
+timeouts) when it is registered, and gets a state per rule the first time that rule raises
+for it (a device never offline keeps none); :meth:`OfflineJudge.on_status` and every
+telemetry or event of the device move it, and :meth:`rules.engine.RuleEngine.tick` judges
+silence (only when the next deadline is due: ``_next_silence`` is reset whenever a
+deadline may have moved).
 
 * **Offline.** A device is offline when its status is ``offline`` (its MQTT will), or when
   nothing was received from it for ``factor`` x its usual interval (at least ``min``),
@@ -40,15 +42,18 @@ class OfflineJudge(EngineCore):
         dev.status = s.online
         hits: list[RuleHit] = []
         unknown = dev.id in self._learning
-        for _r, _timeout, st in dev.offline:
-            if unknown and not st.active:
+        for r, _timeout in dev.offline:
+            st = dev.off.get(r.index)
+            active = st is not None and st.active
+            if unknown and not active:
                 continue  # no known interval: registered, no alarm
             if s.online:
-                if st.active and st.reason == "status":
+                if st is not None and active and st.reason == "status":
                     self._clear(st, max(now_ms, st.last_ts), hits)
-            elif st.active:
+            elif st is not None and active:
                 st.reason = "status"
             else:
+                st = dev.offline_key(r)
                 st.reason = "status"
                 self._raise(
                     st,
@@ -73,8 +78,9 @@ class OfflineJudge(EngineCore):
         self._next_silence = 0
 
     def _offline_heard(self, dev: EngineDevice, ts: int, hits: list[RuleHit]) -> None:
-        for _r, _timeout, st in dev.offline:
-            if st.active:
+        for r, _timeout in dev.offline:
+            st = dev.off.get(r.index)
+            if st is not None and st.active:
                 self._clear(st, max(ts, st.last_ts), hits)
                 self._next_silence = 0
 
@@ -136,14 +142,17 @@ class OfflineJudge(EngineCore):
                 if dev.silent_since is None:
                     dev.silent_since = now_ms  # a site device never heard: count from now
                 last = dev.silent_since
-            for _r, timeout, st in dev.offline:
-                if st.active:
+            for r, timeout in dev.offline:
+                st = dev.off.get(r.index)
+                if st is not None and st.active:
                     continue
                 deadline = last + timeout
                 if deadline < grace:
                     deadline = grace
                 if now_ms >= deadline:
                     silent_s = (now_ms - last) / 1000
+                    if st is None:
+                        st = dev.offline_key(r)
                     st.reason = "silence"
                     self._raise(
                         st,

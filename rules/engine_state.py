@@ -78,12 +78,13 @@ class EngineState(EngineCore):
             else [d for d in (self._devices.get(i) for i in devices) if d is not None]
         )
         for d in chosen:
+            dts = d.ts
             entry: dict[str, Any] = {
                 "site": d.site,
                 "system": d.system,
                 "zone": d.zone,
                 "last_recv_ms": d.last_recv,
-                "values": {f: [v, d.ts[f]] for f, v in d.values.items()},
+                "values": {f: [v, dts[f]] for f, v in d.values.items()},
             }
             if not whole:
                 entry["active"] = [_active_entry(st) for st in _device_states(d) if st.active]
@@ -114,9 +115,9 @@ class EngineState(EngineCore):
             if last is not None and (dev.last_recv is None or last > dev.last_recv):
                 dev.last_recv = int(last)
             for f, (v, ts) in (d.get("values") or {}).items():
-                if f not in dev.ts or ts >= dev.ts[f]:
-                    dev.values[f] = v
-                    dev.ts[f] = int(ts)
+                old = dev.ts_of(f)
+                if old is None or ts >= old:
+                    dev.put(f, v, int(ts))
                     if ts > dev.clock:
                         dev.clock = int(ts)
                     if f in dev.hist_win:
@@ -168,28 +169,32 @@ class EngineState(EngineCore):
             return None
         point = entry.get("point")
         if r.kind == "event":
-            pts = dev.ev.setdefault(r.index, {})
+            pts = dev.own_ev().setdefault(r.index, {})
             st = pts.get(point)
             if st is None:
                 st = pts[point] = KeyState(r, dev, point, entry.get("zone") or dev.zone)
             return st
         if r.kind == "offline":
-            for r2, _t, st in dev.offline:
+            for r2, _t in dev.offline:
                 if r2 is r:
-                    return st
+                    return dev.offline_key(r)
             return None
         st = dev.states.get(r.index)
         if st is None:
-            st = dev.states[r.index] = KeyState(r, dev, None, dev.zone)
+            st = dev.own_states()[r.index] = KeyState(r, dev, None, dev.zone)
         return st
 
 
 def _device_states(d: EngineDevice) -> list[KeyState]:
-    """Every key of one device: telemetry, event (by point) and offline."""
+    """Every key of one device: telemetry, event (by point) and offline (those made)."""
     out = list(d.states.values())
     for pts in d.ev.values():
         out.extend(pts.values())
-    out.extend(st for _r, _t, st in d.offline)
+    if d.off:
+        for r, _t in d.offline:
+            st = d.off.get(r.index)
+            if st is not None:
+                out.append(st)
     return out
 
 

@@ -15,8 +15,11 @@ the previous reading holds until this one, but no step is credited more than the
 device's reporting interval times :data:`STEP_SLACK` (a device silent for a day is not
 credited a day of running; the slack absorbs jitter). Fields that a trend plan watches
 (e.g. ``filter_dp``) are summed per site-local day (:meth:`Meters.observe_trend`) for
-their daily mean; each meter's value at a day's last reading is kept the same way (an
-asset's meter history).
+their daily mean. Each meter's value at a day's last reading is kept the same way (an
+asset's meter history), but not as a row of its own in memory: the meter knows the day
+of its last reading, so its day row is the meter itself, written by :meth:`Meters.save`;
+only a row closed by a reading of a new day before it was saved is kept apart until the
+save (one day row a meter, two meters a device, was ~5 MB at 10,000 devices).
 
 Restarts: meters and daily rows are written to the state store (``meters``,
 ``meter_days``) by :meth:`Meters.save` (the service calls it every minute of gateway time
@@ -31,7 +34,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +70,9 @@ class Meter:
     last_ts_ms: int | None = None
     last_raw: float | None = None
     dirty: bool = False
+    #: site-local day of the last reading taken since the start ("": none): the meter's
+    #: day row is (that day, ``value``)
+    day: str = ""
 
 
 @dataclass(slots=True)
@@ -99,7 +105,10 @@ class Meters:
         # device -> meter name -> meter (one table only: a second one keyed by
         # (device, name) tuples cost ~160 bytes a device at 10,000s of devices)
         self._by_device: dict[str, dict[str, Meter]] = {}
-        self._days: dict[tuple[str, str, str], Day] = {}
+        self._days: dict[tuple[str, str, str], Day] = {}  # trend fields' day rows
+        # meters' day rows closed by a reading of a new day before a save: (device, name,
+        # day) -> the meter's value at that day's last reading
+        self._closed: dict[tuple[str, str, str], float] = {}
         # device -> the fields with day rows; one frozenset for all devices of the same fields
         # (a set of (device, field) tuples was ~260 bytes a device)
         self._with_days: dict[str, frozenset[str]] = {}
@@ -130,6 +139,7 @@ class Meters:
             mt = self._add(device, name, Meter())
         if mt.last_ts_ms is not None and ts <= mt.last_ts_ms:
             return
+        prev_value, prev_dirty = mt.value, mt.dirty
         prev = mt.last_raw
         if how == "hours":
             if prev and mt.last_ts_ms is not None:
@@ -142,8 +152,19 @@ class Meters:
         else:
             mt.value += raw - prev if raw >= prev else raw  # down: reset, counts from zero
         mt.last_ts_ms, mt.last_raw, mt.dirty = ts, raw, True
-        day = self._day(device, name, ts)
-        day.last, day.dirty = mt.value, True
+        if name in self.trend_fields:  # a trend field of the same name: a Day row
+            mt.day = ""
+            day = self._day(device, name, ts)
+            day.last, day.dirty = mt.value, True
+            return
+        day_s = self.local_day(ts)
+        if mt.day != day_s:
+            if prev_dirty and mt.day:  # the row of its previous day is not saved yet
+                self._closed[(device, name, mt.day)] = prev_value
+            cur = self._with_days.get(device)
+            if cur is None or name not in cur:
+                self._mark_days(sys.intern(device), sys.intern(name))
+            mt.day = day_s
 
     def observe_trend(self, device: str, fld: str, ts_ms: int, value: float) -> None:
         day = self._day(device, fld, ts_ms)
@@ -228,6 +249,8 @@ class Meters:
             for dev, fld, total, n, last in conn.execute(q):
                 dev, fld = intern(dev), intern(fld)
                 self._mark_days(dev, fld)
+                if fld in METERS and fld not in self.trend_fields:
+                    continue  # a meter's row: the meter is its row
                 key = (dev, fld, day)
                 if key not in self._days:
                     self._days[key] = Day(float(total), int(n), last)
@@ -247,6 +270,14 @@ class Meters:
         for (d, f, day), row in self._days.items():
             if d == device and f == fld and (since_day is None or day >= since_day):
                 got[day] = row
+        if fld in METERS and fld not in self.trend_fields:
+            rows = [(dy, v) for (d, f, dy), v in self._closed.items() if d == device and f == fld]
+            mt = self._by_device.get(device, {}).get(fld)
+            if mt is not None and mt.day:
+                rows.append((mt.day, mt.value))
+            for day, last in rows:
+                if since_day is None or day >= since_day:
+                    got[day] = Day(0.0, 0, last)
         return sorted(got.items())
 
     # ------------------------------------------------------------- persistence
@@ -266,8 +297,10 @@ class Meters:
         # what changed, by reference only: a tuple a row was ~50 MB at 100,000 devices
         dirty = [mt for mine in self._by_device.values() for mt in mine.values() if mt.dirty]
         days = [d for d in self._days.values() if d.dirty]
-        if not dirty and not days:
+        closed = self._closed  # dropped once written (kept if the save fails)
+        if not dirty and not days and not closed:
             return 0
+        n_rows = len(dirty) + len(days) + len(closed)
         with self._engine.begin() as conn:  # batches of rows, one transaction
             _upsert_many(
                 conn,
@@ -291,19 +324,33 @@ class Meters:
                 conn,
                 m.meter_days,
                 ["device", "field", "day"],
-                (
-                    {
-                        "device": device,
-                        "field": fld,
-                        "day": day,
-                        "total": d.total,
-                        "n": d.n,
-                        "last": d.last,
-                    }
-                    for (device, fld, day), d in self._days.items()
-                    if d.dirty
+                chain(
+                    (
+                        {
+                            "device": device,
+                            "field": fld,
+                            "day": day,
+                            "total": d.total,
+                            "n": d.n,
+                            "last": d.last,
+                        }
+                        for (device, fld, day), d in self._days.items()
+                        if d.dirty
+                    ),
+                    (
+                        _meter_day(device, name, day, last)
+                        for (device, name, day), last in closed.items()
+                    ),
+                    (
+                        _meter_day(device, name, mt.day, mt.value)
+                        for device, mine in self._by_device.items()
+                        for name, mt in mine.items()
+                        if mt.dirty and mt.day
+                    ),
                 ),
             )
+        n_rows += sum(1 for mt in dirty if mt.day)  # each with its day row
+        self._closed = {}
         for mt in dirty:
             mt.dirty = False
         for d in days:
@@ -312,7 +359,12 @@ class Meters:
         # keep today's and yesterday's rows in memory (late readings); the rest is stored
         self._days = {k: d for k, d in self._days.items() if k[2] >= _yesterday(today)}
         self._loaded_days = {d for d in self._loaded_days if d >= _yesterday(today)}
-        return len(dirty) + len(days)
+        return n_rows
+
+
+def _meter_day(device: str, name: str, day: str, last: float) -> dict[str, Any]:
+    """A meter's day row: its value at the day's last reading (no sum, no count)."""
+    return {"device": device, "field": name, "day": day, "total": 0.0, "n": 0, "last": last}
 
 
 def _yesterday(day: str) -> str:

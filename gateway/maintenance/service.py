@@ -107,17 +107,18 @@ class MaintenanceService:
             if clocks.get(dev.id) == dev.clock:
                 continue  # nothing newer from this device since the last poll
             clocks[dev.id] = dev.clock
-            fields = [f for f in dev.ts if f in wanted]
+            dts = dev.ts
+            fields = [f for f in dts if f in wanted]
             if not fields:
                 continue
-            ts = max(dev.ts[f] for f in fields)
+            ts = max(dts[f] for f in fields)
             seen = self._seen.get(dev.id)
             if seen is None:
                 seen = self._seen[dev.id] = self.meters.last_ts(dev.id)
             if ts <= seen:
                 continue
             self._seen[dev.id] = ts
-            self.observe(dev.id, ts, {f: dev.values[f] for f in fields if dev.ts[f] == ts})
+            self.observe(dev.id, ts, {f: dev.values[f] for f in fields if dts[f] == ts})
 
     def observe(self, device: str, ts_ms: int, values: Mapping[str, Any]) -> None:
         """One reading of ``device`` at device time ``ts_ms`` into meters and trends."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from rules.engine import RuleEngine
+from rules.engine_device import EMPTY
 from rules.pack import RulePack, load_default_pack
 from rules.site import Site
 from tests.rules.helpers import SITE_DATA
@@ -23,3 +26,13 @@ def pack() -> RulePack:
 @pytest.fixture()
 def engine(site: Site, pack: RulePack) -> RuleEngine:
     return RuleEngine(site, pack)
+
+
+@pytest.fixture(autouse=True)
+def _shared_empty_stays_empty() -> Iterator[None]:
+    """Every device shares one empty dict until it has keys or history of its own
+    (``rules.engine_device.EMPTY``): a test that wrote into it would have given every
+    device the same entries. Checked after each test."""
+    yield
+    assert EMPTY == {}, f"rules.engine_device.EMPTY was written: {EMPTY!r}"
+    EMPTY.clear()

@@ -220,3 +220,36 @@ def test_a_save_in_many_batches_writes_every_row_once(
         20.0 * i + 1 for i in range(7)
     ]
     eng.dispose()
+
+
+def test_a_meters_day_rows_are_the_meter_itself_and_a_day_closed_before_a_save_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A meter's day row (its value at the day's last reading) is written from the meter at
+    save time, no row object kept per meter; a reading of a new day before the save keeps
+    the previous day's last value apart until it is written. Read back the same."""
+    from zoneinfo import ZoneInfo
+
+    eng = make_engine(f"sqlite:///{tmp_path}/m.db")
+    migrate(eng)
+    midnight = int(T0 * 1000) // 86_400_000 * 86_400_000 + 86_400_000  # UTC
+    m = Meters(eng, ZoneInfo("UTC"))
+    for k in (-3, -2, -1, 1, 2):  # 23:57 .. 23:59 (fan on), then 00:01, 00:02
+        m.observe("fcu-1", 60, midnight + k * 60_000, {"fan": k != 1})
+    day1, day2 = m.local_day(midnight - 1), m.local_day(midnight)
+    assert m._days == {}  # no Day object for the meters: they are their own rows
+    # 23:57-23:59, then 23:59-00:01 credited 1.5 min (the interval x STEP_SLACK), then off
+    expect_hours = [(day1, 2 / 60), (day2, 3.5 / 60)]
+    expect_starts = [(day1, 0.0), (day2, 1.0)]  # off at 00:01, on again at 00:02
+    for got in (m, None):
+        if got is None:
+            assert m.save(midnight + 3 * 60_000) == 2 + 2 * 2  # 2 meters, 2 day rows each
+            got = Meters(eng, ZoneInfo("UTC"))
+            got.load()
+        hours = [(d, round(r.last or 0, 6)) for d, r in got.daily("fcu-1", "fan_hours")]
+        assert hours == [(d, round(v, 6)) for d, v in expect_hours]
+        assert [(d, r.last) for d, r in got.daily("fcu-1", "starts")] == expect_starts
+        assert [(d, r.last) for d, r in got.daily("fcu-1", "starts", day2)] == [(day2, 1.0)]
+        assert got.has_days("fcu-1", "fan_hours") and not got.has_days("fcu-1", "on_hours")
+    assert m.save(midnight + 4 * 60_000) == 0  # all written: the closed row too
+    eng.dispose()
