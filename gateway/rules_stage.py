@@ -61,7 +61,7 @@ SILENCE_SLICE_HITS = 2000
 #: a save of the engine's state writes at most this many changed devices; more (30,000
 #: devices judged offline at once) are written by further saves, one per loop turn,
 #: acknowledgements held until the last
-SAVE_DEVICES_MAX = 2000
+SAVE_DEVICES_MAX = 1000
 
 
 class _Alarms(Protocol):
