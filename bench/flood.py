@@ -56,7 +56,14 @@ from typing import Any
 
 import httpx
 
-from bench.latency import GATEWAY_HISTS, hist_quantiles, histogram, pct, publisher, received
+from bench.latency import (
+    GATEWAY_HISTS,
+    hist_quantiles,
+    histogram,
+    pct,
+    probe,
+    publisher,
+)
 from bench.services import InfluxServer, start_influxd, start_mosquitto
 from tests.integration.gateway_proc import TOKEN, GatewayProc
 
@@ -684,17 +691,7 @@ def e2e_part(
         try:
             gw.start()
             sse = Sse(gw.base)
-            c = publisher(broker.port, "flood-probe")
-            c.publish(
-                f"sitewatch/{SITE}/fire/probe-f/telemetry",
-                json.dumps({"values": {"heat": 20}}),
-                qos=1,
-            )
-            deadline = time.monotonic() + 30
-            while received(gw) < 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            c.loop_stop()
-            c.disconnect()
+            probe(gw, broker.port, "flood-probe", ("fire",))
             h0 = {n: histogram(gw, n) for n in GATEWAY_HISTS}
             poll = Poller(gw)
             fires = Fires(broker.port, args.fire_every)

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,30 @@ def publisher(port: int, name: str) -> mqtt.Client:
 
 def received(gw: GatewayProc, kind: str = "telemetry") -> float:
     return metric(gw.get("/metrics", auth=False), "sitewatch_messages_in_total", kind=kind)
+
+
+PROBES = {
+    "hvac": ("probe", {"probe": 1}),
+    "fire": ("probe-f", {"heat": 20}),
+}
+
+
+def probe(gw: GatewayProc, port: int, client_id: str, systems: Sequence[str]) -> None:
+    """One telemetry message per system's link (:data:`PROBES`), then wait (at most
+    30 s) until the gateway has counted them: its subscriptions are in place."""
+    c = publisher(port, client_id)
+    for system in systems:
+        device, values = PROBES[system]
+        c.publish(
+            f"sitewatch/{SITE}/{system}/{device}/telemetry",
+            json.dumps({"values": values}),
+            qos=1,
+        )
+    deadline = time.monotonic() + 30
+    while received(gw) < len(systems) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.loop_stop()
+    c.disconnect()
 
 
 def write_streams(tmp: Path, total: int, devices: int, prefix: str) -> list[tuple[str, Path]]:
@@ -351,23 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             gw.start(timeout=90)  # a loaded machine starts it slowly
             sse = SseTimes(gw.base)
-            # the gateway's subscriptions are in place once a probe comes through
-            c = publisher(broker.port, "lat-probe")
-            c.publish(
-                f"sitewatch/{SITE}/hvac/probe/telemetry",
-                json.dumps({"values": {"probe": 1}}),
-                qos=1,
-            )
-            c.publish(
-                f"sitewatch/{SITE}/fire/probe-f/telemetry",
-                json.dumps({"values": {"heat": 20}}),
-                qos=1,
-            )
-            deadline = time.monotonic() + 30
-            while received(gw) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            c.loop_stop()
-            c.disconnect()
+            probe(gw, broker.port, "lat-probe", ("hvac", "fire"))
 
             # warm-up (first alarms create tables' pages, tickets, ...)
             run_alarms(gw, sse, broker.port, 10, 0.05, "door")
