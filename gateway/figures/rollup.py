@@ -55,14 +55,13 @@ from gateway.clock import Clock
 from gateway.figures.energy import (
     MS_PER_HOUR,
     POWER_FIELDS,
-    EnergyReader,
     PowerSource,
-    integrate,
     max_step_ms,
     metered_devices,
 )
 from gateway.figures.rollup_groups import Batch, GroupRows, mapping_of
 from gateway.figures.rollup_hours import Hours, Track
+from gateway.figures.rollup_repair import REPAIR_DELAY_MS, Key, repair, stored
 from gateway.store.models_energy import (
     energy_rollup,
     energy_rollup_state,
@@ -83,19 +82,12 @@ FLUSH_AT = 50_000
 FLUSH_BATCH = 500  # ~60-170 ms of SQLite upserts on the loaded bench machine, off the loop
 MAX_PENDING = 1_000_000
 MAX_DIRTY = 200_000
-#: a dirty hour is repaired this long after it was marked (more late readings come along)
-REPAIR_DELAY_MS = 10_000
-#: devices repaired per turn; a repair that cannot flush the sink is tried again later
-REPAIR_BATCH = 200
-SINK_FLUSH_TIMEOUT_S = 10.0
 SWEEP_MS = H
 HOUR_RETENTION_DAYS = 62
 RETENTION_DAYS = 800
 #: after a crash, the hours up to this far past now are repaired
 CRASH_MARGIN_MS = H
 STATE_NAME = "rollup"
-
-Key = tuple[str, int]  # (device, hour start ms)
 
 
 class EnergyRollup:
@@ -419,74 +411,11 @@ class EnergyRollup:
 
     def stored(self, keys: list[Key]) -> dict[Key, tuple[float, int]]:
         """(kWh, covered ms) of hour rows as written."""
-        t = energy_rollup
-        out: dict[Key, tuple[float, int]] = {}
-        by_device: dict[str, list[int]] = {}
-        for device, hour in keys:
-            by_device.setdefault(device, []).append(hour)
-        with self.db.connect() as conn:
-            for device, hours in by_device.items():
-                for _, start, kwh, cov in conn.execute(
-                    sa.select(t.c.device, t.c.start_ms, t.c.kwh, t.c.covered_ms).where(
-                        t.c.span == "h", t.c.device == device, t.c.start_ms.in_(hours)
-                    )
-                ):
-                    out[(device, int(start))] = (float(kwh), int(cov))
-        return out
+        return stored(self.db, keys)
 
-    # -- repairs ----------------------------------------------------------------------
     async def repair(self, now_ms: int | None = None) -> int:
         """Repair the dirty hours that are due (see the module doc); returns how many."""
-        now = self.clock.now_ms() if now_ms is None else now_ms
-        due: dict[str, list[int]] = {}
-        for (device, hour), at in self.dirty.items():
-            if at <= now and (device in due or len(due) < REPAIR_BATCH):
-                due.setdefault(device, []).append(hour)
-        if not due or self.source is None:
-            return 0
-        keys = [(d, h) for d, hs in due.items() for h in hs]
-        self.flush()  # so the hours' sums are the stored rows plus what comes after
-        base = self.stored(keys)
-        noted = {d: self._tracks[d].ts for d in due if d in self._tracks}
-        flush = getattr(self.source, "flush", None)
-        if flush is not None:
-            try:
-                await asyncio.wait_for(flush(), SINK_FLUSH_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - the store is down: try again later
-                log.warning("energy roll-up: the sink did not flush; repairs wait")
-                for key in keys:
-                    self.dirty[key] = now + REPAIR_DELAY_MS
-                return 0
-        reader = EnergyReader(self.site, self.source, self.clock)
-        devices = {d.id: d for d in metered_devices(self.site)}
-
-        async def one(device: str, hours: list[int]) -> None:
-            dev = devices.get(device)
-            upto = noted.get(device)
-            if dev is None or upto is None:
-                return
-            hours.sort()
-            pts = await reader.points(dev, hours[0], hours[-1] + H)
-            pts = [p for p in pts if p[0] <= upto]
-            res = integrate(pts, max_step_ms(dev), [(h, h + H) for h in hours])
-            for h, kwh, cov in zip(hours, res.kwh, res.covered_ms, strict=True):
-                kwh0, cov0 = base.get((device, h), (0.0, 0))
-                e = self._entry((device, h))
-                e[0] += (kwh - kwh0) * H
-                e[1] += cov - cov0
-
-        results = await asyncio.gather(
-            *(one(d, hs) for d, hs in due.items()), return_exceptions=True
-        )
-        done = 0
-        for (device, hours), res in zip(due.items(), results, strict=True):
-            for h in hours:
-                if isinstance(res, BaseException):
-                    self.dirty[(device, h)] = now + REPAIR_DELAY_MS
-                else:
-                    self.dirty.pop((device, h), None)
-                    done += 1
-        return done
+        return await repair(self, self.clock.now_ms() if now_ms is None else now_ms)
 
     # -- the background task ----------------------------------------------------------
     async def run(self) -> None:
