@@ -9,8 +9,9 @@ checked against the shared device state (``rules.devices``, owned by the rule en
   fields is dead-lettered whole (the device's known fields keep arriving).
 
 Both are counted by reason in ``/metrics`` like every rejection. Pure checks on the event
-loop: two dict lookups per message. The id of a device seen for the first time is
-interned (``sys.intern``), so every structure that keeps it shares one string.
+loop: a dict lookup per message (the fields are compared only near the limit). The id of a
+device seen for the first time is interned (``sys.intern``), so every structure that keeps
+it shares one string.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class BoundedDecoder:
         self, topic: str, payload: bytes, now_ms: int
     ) -> Message | Rejected | Sequence[Message | Rejected]:
         res = self.inner.decode(topic, payload, now_ms)
+        if type(res) is Telemetry:  # the usual answer, before the general checks
+            return self._check(res, topic, payload, now_ms)
         if isinstance(res, Rejected):
             return res
         if isinstance(res, Message):
@@ -75,9 +78,13 @@ class BoundedDecoder:
             known: Mapping[str, object] = {}
         else:
             known = dev.values
-        if isinstance(res, Telemetry):
+        if (
+            isinstance(res, Telemetry)
+            # under the limit even if every field were new: nothing to look up
+            and len(known) + len(res.values) > self.max_fields
+        ):
             new = [f for f in res.values if f not in known]
-            if new and len(known) + len(new) > self.max_fields:
+            if len(known) + len(new) > self.max_fields:
                 return Rejected(
                     topic,
                     payload,

@@ -2,20 +2,87 @@
 
 One registry per process (``REGISTRY``) so tests can start several gateways without
 name clashes being an issue: each :class:`Metrics` gets its own registry.
+
+Counters bumped once per message (``sitewatch_messages_in_total``) are
+:class:`IntCounter`: plain ints read by the registry when ``/metrics`` is scraped, not
+prometheus_client's locked values (a lock and two calls per ``inc``, ~0.25 µs, for every
+message). Everything else is prometheus_client's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 disable_created_metrics()  # the *_created series only add noise to every scrape
+
+
+class IntCount:
+    """One labelled child of an :class:`IntCounter`: ``inc()`` adds to a plain int (the
+    event loop's thread is the only writer). ``_value.get()`` reads it as a
+    prometheus_client child is read."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        if amount < 0:
+            raise ValueError("counters only go up")
+        self.value += amount
+
+    def get(self) -> int:
+        return self.value
+
+    @property
+    def _value(self) -> IntCount:
+        return self
+
+
+class IntCounter(Collector):
+    """A labelled counter of plain ints, exported as ``<name>_total`` when collected."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self._children: dict[tuple[str, ...], IntCount] = {}
+        registry.register(self)
+
+    def labels(self, **labels: str) -> IntCount:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name}: labels {sorted(labels)} != {list(self.labelnames)}")
+        key = tuple(str(labels[n]) for n in self.labelnames)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = IntCount()
+        return child
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        fam = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in list(self._children.items()):
+            fam.add_metric(list(key), child.value)
+        yield fam
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.messages_in = Counter(
-            "sitewatch_messages_in", "MQTT messages received", ["kind"], registry=r
+        self.messages_in = IntCounter(
+            "sitewatch_messages_in", "MQTT messages received", ("kind",), registry=r
         )
         self.rejected = Counter(
             "sitewatch_messages_rejected", "messages rejected, by reason", ["reason"], registry=r

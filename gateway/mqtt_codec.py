@@ -181,8 +181,10 @@ class PacketReader:
             return None
         first = buf[pos]
         b = buf[pos + 1]
-        if b < 0x80:  # the common case: remaining length in one byte
+        if b < 0x80:  # remaining length in one byte
             length, body = b, pos + 2
+        elif end - pos > 2 and buf[pos + 2] < 0x80:  # in two (a packet under 16 KiB)
+            length, body = (b & 0x7F) | (buf[pos + 2] << 7), pos + 3
         else:
             got = decode_varint(buf, pos + 1, end)
             if got is None:
@@ -192,6 +194,26 @@ class PacketReader:
         if stop > end:
             return None
         self._pos = stop
+        if (first & 0xF6) == 0x32 and self.v5 and length > 5:
+            # the stream's usual packet, a QoS 1 PUBLISH of MQTT 5, read inline: topic,
+            # packet id, a properties length under 128; parse_publish checks the rest
+            p = body + 2
+            tend = p + ((buf[body] << 8) | buf[body + 1])
+            if tend + 3 <= stop:
+                mid = (buf[tend] << 8) | buf[tend + 1]
+                plen = buf[tend + 2]
+                data = tend + 3 + plen
+                if mid and plen < 0x80 and data <= stop:
+                    try:
+                        topic = buf[p:tend].decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise MalformedPacket("PUBLISH topic is not UTF-8") from None
+                    if not topic or "#" in topic or "+" in topic or "\x00" in topic:
+                        raise MalformedPacket(f"PUBLISH topic {topic[:80]!r} not allowed")
+                    props = buf[tend + 3 : data] if plen else b""
+                    return Publish(
+                        topic, buf[data:stop], 1, mid, bool(first & 1), bool(first & 8), props
+                    )
         kind = first & 0xF0
         if kind == PUBLISH and (first & 6) != 6 and (first & 6) != 4:  # QoS 0 or 1
             return parse_publish(first, buf, body, stop, self.v5)

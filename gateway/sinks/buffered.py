@@ -18,7 +18,7 @@ from gateway.metrics import Metrics
 from gateway.retry import Backoff
 from gateway.sinks.base import QueryNotSupported, WriteRefused, WriteRetry, describe
 from gateway.sinks.conflicts import FieldTypeConflict, strip_field
-from gateway.sinks.lineprotocol import LineProtocolError, encode
+from gateway.sinks.lineprotocol import LineProtocolError, encode, telemetry_line
 from rules.model import Event, Telemetry
 
 log = logging.getLogger("gateway.sinks")
@@ -39,7 +39,8 @@ class _Batch(Generic[P]):
 class BufferedSink(Generic[P]):
     """Batching, ordering, retries and bisection; subclasses provide the store.
 
-    Subclasses implement :meth:`_encode` (message -> points, reporting refusals),
+    Subclasses implement :meth:`_encode` (message -> points, reporting refusals; and
+    optionally ``_encode_clean``, its fast path for a reading of one clean point),
     :meth:`_write` (store a list of points; raise :class:`WriteRetry` or
     :class:`WriteRefused`), :meth:`_describe` (a point as text for ``on_rejected``),
     and optionally :meth:`_open` / :meth:`_close` and :meth:`query`.
@@ -92,7 +93,8 @@ class BufferedSink(Generic[P]):
         self._dispatcher: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
-        self._depth = metrics.queue_depth.labels(stage="sink")
+        # read when /metrics is scraped, not set on every point
+        metrics.queue_depth.labels(stage="sink").set_function(lambda: self._points)
         self._rejected_total = 0
         self._failing_since: float | None = None
         self._last_error: str | None = None
@@ -101,6 +103,10 @@ class BufferedSink(Generic[P]):
     # -- subclass hooks ---------------------------------------------------------------
     def _encode(self, msg: Telemetry | Event, refused: list[tuple[str, str]]) -> list[P]:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    #: the fast path of :meth:`_encode` for a reading: its one point when nothing of it
+    #: is refused, else None (then :meth:`_encode` is asked and reports the refusals)
+    _encode_clean: Callable[[Telemetry], P | None] | None = None
 
     async def _write(self, points: list[P]) -> None:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -176,24 +182,32 @@ class BufferedSink(Generic[P]):
     def submit(self, msg: Telemetry | Event, seq: int) -> None:
         if seq <= self._last_seq:
             raise ValueError(f"seq {seq} not above {self._last_seq}")
-        refused: list[tuple[str, str]] = []
-        points = self._encode(msg, refused)
-        if refused:
-            for desc, reason in refused:
-                self._reject(desc, reason)
-        if not points:
-            self.mark(seq)
-            return
-        self._last_seq = seq
+        clean = self._encode_clean
+        point = clean(msg) if clean is not None and type(msg) is Telemetry else None
         buf = self._buf
-        if not buf:
-            self._buf_since = time.monotonic()
-            self._wake.set()  # arm the flush timer
-        buf.extend(points)
+        if point is not None:  # the usual case: one point, nothing refused
+            if not buf:
+                self._buf_since = time.monotonic()
+                self._wake.set()  # arm the flush timer
+            buf.append(point)
+            self._points += 1
+        else:
+            refused: list[tuple[str, str]] = []
+            points = self._encode(msg, refused)
+            if refused:
+                for desc, reason in refused:
+                    self._reject(desc, reason)
+            if not points:
+                self.mark(seq)
+                return
+            if not buf:
+                self._buf_since = time.monotonic()
+                self._wake.set()  # arm the flush timer
+            buf.extend(points)
+            self._points += len(points)
+        self._last_seq = seq
         self._buf_msgs += 1
         self._pending_msgs += 1
-        self._points += len(points)
-        self._depth.set(self._points)
         if self._points >= self.max_buffer:
             self._room.clear()
         if len(buf) >= self.batch_size:
@@ -314,7 +328,6 @@ class BufferedSink(Generic[P]):
             await self._deliver(batch.points)
         batch.done = True
         self._points -= len(batch.points)
-        self._depth.set(self._points)
         if self._points < self.max_buffer:
             self._room.set()
         self._advance()
@@ -414,6 +427,8 @@ class LineProtocolSink(BufferedSink[str]):
             if rest is not None:
                 out.append(rest)
         return out if hit else None
+
+    _encode_clean = staticmethod(telemetry_line)
 
     def _encode(self, msg: Telemetry | Event, refused: list[tuple[str, str]]) -> list[str]:
         n = len(refused)

@@ -29,8 +29,10 @@ Backslashes are refused in names and tag values because InfluxDB 1.x does not un
 ``\\\\`` there: a value ending in a backslash, or with one before an escaped character,
 would be misparsed. Device and site ids cannot contain one anyway (contract section 2).
 
-Hot path: tag-set prefixes and escaped field keys are cached, so encoding a reading is a
-dict lookup plus one ``repr`` per number (about 1-2 µs for a 5-field reading on a laptop).
+Hot path (:func:`telemetry_line`): tag-set prefixes and escaped field keys are cached, so
+encoding a reading of floats and booleans is a dict lookup, orjson's text of the values
+and one ``translate`` (about 1.25 µs for a 6-field reading); anything else takes the
+general path (one ``repr`` per number).
 """
 
 from __future__ import annotations
@@ -38,11 +40,17 @@ from __future__ import annotations
 import math
 import sys
 
+try:  # optional: the fast path's writer of field sets
+    from orjson import dumps as _dumps
+except ImportError:  # pragma: no cover - the general path alone
+    _dumps = None  # type: ignore[assignment]
+
 from rules.model import Event, Telemetry, Value
 
 __all__ = [
     "LineProtocolError",
     "encode_telemetry",
+    "telemetry_line",
     "encode_event",
     "encode",
     "escape_measurement",
@@ -63,6 +71,12 @@ _CACHE_LIMIT = 100_000
 class LineProtocolError(ValueError):
     """A point that cannot be written at all; ``str(err)`` is the reason."""
 
+
+# the fast path: orjson's {"k":v,...} of plain keys -> k=v,...
+_JSON_TO_FIELDS = bytes.maketrans(b":", b"=")
+_JSON_DELETE = b'{}"'
+_JSON_SPECIAL = frozenset('"{}:')
+_FLOAT_BOOL = frozenset((float, bool))
 
 _MEAS_TABLE = str.maketrans({",": "\\,", " ": "\\ "})
 _TAG_TABLE = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
@@ -132,6 +146,7 @@ def format_value(v: object) -> str:
 
 # caches: escaped field keys (or the reason a key is refused) and tag-set prefixes
 _field_keys: dict[str, str] = {}
+_plain_keys: set[str] = set()  # keys written as they are, orjson's text of them too
 _bad_field_keys: dict[str, str] = {}
 _prefixes: dict[tuple[str, str, str, str | None], str] = {}
 _event_prefixes: dict[tuple[str, str, str, str, str | None, str | None], str] = {}
@@ -151,7 +166,10 @@ def _field_key(k: str) -> str | None:
         return None
     if len(_field_keys) > _CACHE_LIMIT:
         _field_keys.clear()
+        _plain_keys.clear()
     ek = _field_keys[k] = k.translate(_TAG_TABLE)
+    if ek == k and not _JSON_SPECIAL.intersection(k):
+        _plain_keys.add(k)
     return ek
 
 
@@ -217,6 +235,35 @@ def _check_ts(ts_ms: int) -> int:
     return ts_ms * 1_000_000
 
 
+def telemetry_line(t: Telemetry) -> str | None:
+    """:func:`encode_telemetry`'s answer for a reading with nothing to refuse, or None.
+
+    The fast path, for a reading whose tag prefix is cached, whose field keys are all
+    plain (cached as needing no escape, with no ``"`` ``:`` ``{`` ``}``) and whose values
+    are all floats and booleans, its time in range: orjson writes the values as
+    ``{"k":v,...}`` (floats as their shortest round-trip text, booleans as
+    ``true``/``false``, NaN and infinities as ``null``), and one ``translate`` makes that
+    ``k=v,...``. Anything else (a string, an int, a new tag set or field key, a value to
+    drop) is None: :func:`encode_telemetry` then decides."""
+    prefix = _prefixes.get((t.system, t.site, t.device, t.zone))
+    values = t.values
+    if (
+        prefix is None
+        or _dumps is None
+        or not values.keys() <= _plain_keys
+        or not _FLOAT_BOOL.issuperset(map(type, values.values()))
+    ):
+        return None
+    ts = t.ts_ms
+    if type(ts) is not int or not _MIN_TS_MS < ts < _MAX_TS_MS:
+        return None
+    body = _dumps(values)
+    if b":n" in body or len(body) < 3:  # a NaN or infinity (null), or no field at all
+        return None
+    fields = body.translate(_JSON_TO_FIELDS, _JSON_DELETE).decode()
+    return f"{prefix} {fields} {ts * 1_000_000}"
+
+
 def encode_telemetry(t: Telemetry, dropped: list[tuple[str, str]] | None = None) -> str:
     """One line (no trailing newline) for a reading.
 
@@ -224,6 +271,9 @@ def encode_telemetry(t: Telemetry, dropped: list[tuple[str, str]] | None = None)
     ``(description, reason)``. Raises :class:`LineProtocolError` when nothing can be
     written (no field left, bad tag, timestamp out of range).
     """
+    line = telemetry_line(t)
+    if line is not None:
+        return line
     key = (t.system, t.site, t.device, t.zone)
     prefix = _prefixes.get(key)
     if prefix is None:

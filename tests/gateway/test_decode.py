@@ -245,3 +245,83 @@ def test_an_unforeseen_decoder_error_is_a_rejection_not_a_raise(monkeypatch):
     r = dec(T, {"a": 1})
     assert isinstance(r, Rejected) and r.reason == "internal" and "KeyError" in r.detail
     assert r.payload == b'{"a": 1}'
+
+
+# -- the fast path (a telemetry topic seen before) answers as the checked path does --------
+class CheckedOnly(ContractDecoder):
+    """The decoder with its fast path off: every message through the checked path."""
+
+    def _telemetry(self, t, payload, now_ms):
+        return None
+
+
+def _answer(res):
+    if isinstance(res, Rejected):
+        return ("rejected", res.topic, res.payload, res.reason, res.detail, res.received_ms)
+    assert isinstance(res, Telemetry | Event | Status)
+    fields = [(f, getattr(res, f)) for f in res.__slots__]
+    values = getattr(res, "values", None) or getattr(res, "attrs", None) or {}
+    return (type(res).__name__, fields, [(k, type(v)) for k, v in values.items()])
+
+
+def _both(payload: bytes, topic: str = T):
+    fast = ContractDecoder("sc01")
+    assert isinstance(fast.decode(topic, b'{"a": 1}', NOW), Telemetry)  # the topic seen
+    assert topic in fast._telemetry_topics
+    return _answer(fast.decode(topic, payload, NOW)), _answer(
+        CheckedOnly("sc01").decode(topic, payload, NOW)
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"ts": 1767225599000, "values": {"zone_temp": 21, "fan": true, "mode": "cool"}}',
+        '{"ts": 1767225599000, "zone_temp": 21.5, "fan": false}',
+        '{"zone_temp": 21.5}',
+        '{"ts": null, "zone_temp": 21.5}',
+        '{"ts": "2026-01-01T08:00:00+08:00", "values": {"a": 1}}',
+        '{"ts": 1767225599000, "values": {"a": 1}, "other": [1, 2]}',
+        '{"ts": 1767225599000, "values": {"ts": 5, "a": 1}}',
+        '{"values": null, "a": 1}',
+        '{"values": [1], "a": 1}',
+        '{"values": {}}',
+        '{"ts": 5}',
+        '{"ts": 1767225900001, "a": 1}',
+        '{"ts": -1, "a": 1}',
+        '{"ts": true, "a": 1}',
+        '{"a": 1e400}',
+        '{"a": NaN}',
+        '{"a": 18446744073709551616}',
+        '{"a": ' + BIG + "}",
+        '{"a": "' + "x" * 257 + '"}',
+        '{"a": "' + "x" * 256 + '"}',
+        '{"a": null}',
+        '{"a": {"b": 1}}',
+        '{"": 1}',
+        '{"a\\u0001": 1}',
+        '{"' + "k" * 65 + '": 1}',
+        '{"a": "\\ud800"}',
+        "[1, 2]",
+        "{nope",
+        '{"a": 1, "a": 2}',
+        "{" + ", ".join(f'"f{i}": {i}' for i in range(201)) + "}",
+        '{"ts": 1, "values": {' + ", ".join(f'"f{i}": {i}' for i in range(201)) + "}}",
+    ],
+)
+def test_fast_path_answers_as_the_checked_path(payload: str) -> None:
+    got, want = _both(payload.encode())
+    assert got == want
+
+
+@given(value=st.one_of(json_values, json_objects))
+def test_fast_path_answers_as_the_checked_path_on_any_json(value) -> None:
+    got, want = _both(json.dumps(value).encode())
+    assert got == want
+
+
+@given(values=st.dictionaries(st.text(max_size=70), json_values, max_size=6))
+def test_fast_path_answers_as_the_checked_path_on_any_values(values) -> None:
+    for body in ({"ts": NOW - 1, "values": values}, {**values, "ts": NOW - 1}):
+        got, want = _both(json.dumps(body).encode())
+        assert got == want

@@ -16,6 +16,7 @@ from gateway.sinks.lineprotocol import (
     escape_measurement,
     escape_tag,
     format_value,
+    telemetry_line,
 )
 from rules.model import Event, Telemetry
 
@@ -317,3 +318,43 @@ def test_anything_either_encodes_to_one_parseable_line_or_is_refused(
     _, _, fields, _ = parse_line(line)
     assert fields == {key: _expected(value)}
     assert dropped == []
+
+
+# -- the fast path (tag set and field keys seen before): the same point as the general one --
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.none() | names,
+    fields=st.dictionaries(field_keys, st.floats() | st.booleans(), min_size=1, max_size=6),
+)
+def test_fast_path_writes_what_the_general_path_writes(zone: str | None, fields: dict) -> None:
+    import gateway.sinks.lineprotocol as lp
+
+    t = tel(fields, zone=zone, device="fast-path-1")
+    lp._prefixes.clear()  # a tag set not seen yet: the general path alone
+    assert telemetry_line(t) is None
+    dropped: list[tuple[str, str]] = []
+    general = encode_telemetry(t, dropped) if any(map(_finite, fields.values())) else None
+    fast = telemetry_line(t)  # tag set and field keys cached now
+    writable = all(map(_finite, fields.values()))
+    plain = not any(c in k for k in fields for c in ',= "{}:')
+    assert (fast is not None) == (writable and plain)
+    if fast is not None:
+        assert general is not None and dropped == []
+        assert parse_line(fast) == parse_line(general)
+        assert encode_telemetry(t) == fast
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, bool) or math.isfinite(v)  # type: ignore[arg-type]
+
+
+def test_fast_path_leaves_non_finite_numbers_to_the_general_path() -> None:
+    t = tel({"a": 1.5, "b": 2.5}, device="fast-path-2")
+    assert encode_telemetry(t) == f"hvac,device=fast-path-2,site=sc01 a=1.5,b=2.5 {TS_NS}"
+    assert telemetry_line(t) == f"hvac,device=fast-path-2,site=sc01 a=1.5,b=2.5 {TS_NS}"
+    for bad in (math.nan, math.inf, -math.inf):
+        t = tel({"a": 1.5, "b": bad}, device="fast-path-2")
+        assert telemetry_line(t) is None
+        dropped: list[tuple[str, str]] = []
+        assert encode_telemetry(t, dropped) == f"hvac,device=fast-path-2,site=sc01 a=1.5 {TS_NS}"
+        assert len(dropped) == 1 and "finite" in dropped[0][1]

@@ -18,6 +18,7 @@ from gateway.mqtt_codec import (
     Publish,
     decode_varint,
     encode_remaining_length,
+    parse_publish,
     pubacks,
 )
 
@@ -232,3 +233,41 @@ def test_arbitrary_bytes_never_raise_anything_but_malformed(data: bytes, cuts: l
                 assert isinstance(p, Publish | OtherPacket)
     except MalformedPacket:
         pass
+
+
+# -- the reader's inline QoS 1 PUBLISH (MQTT 5) reads what parse_publish reads -------------
+publish_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.builds(
+        lambda topic, mid, plen, rest: (
+            struct.pack(">H", len(topic)) + topic + struct.pack(">H", mid) + bytes([plen]) + rest
+        ),
+        st.one_of(
+            st.binary(max_size=30),
+            st.text(max_size=30).map(str.encode),
+            st.text(st.sampled_from("ab/#+\x00\u00e9"), max_size=8).map(str.encode),
+        ),
+        st.integers(0, 65535),
+        st.integers(0, 255),
+        st.binary(max_size=300),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([0x32, 0x33, 0x3A, 0x3B]), publish_bodies)
+def test_inline_publish_reads_as_parse_publish(first: int, body: bytes) -> None:
+    data = bytes([first]) + encode_remaining_length(len(body)) + body
+    start = len(data) - len(body)
+
+    def outcome(read: object) -> object:
+        try:
+            p = read()  # type: ignore[operator]
+        except MalformedPacket as exc:
+            return ("malformed", str(exc))
+        assert isinstance(p, Publish)
+        return (p.topic, p.payload, p.qos, p.mid, p.retain, p.dup, p.properties)
+
+    r = PacketReader(v5=True)
+    r.feed(data)
+    assert outcome(r.next) == outcome(lambda: parse_publish(first, data, start, len(data), True))
