@@ -54,14 +54,14 @@ FLOOD_HITS = 100
 #: a flood's hits gathered for the tickets at most, before they are handed over
 FLOOD_TICKETS_MAX = 500
 #: silence is judged in slices of at most this many devices or hits, the loop served
-#: between them (30,000 devices judged offline at once are 15 slices of ~10 ms, not one
-#: turn of 150-250 ms in which nothing else, fire alarms included, is read)
+#: between them (30,000 devices judged offline at once are 30 slices of 20-40 ms, not one
+#: turn of 230-280 ms in which nothing else, fire alarms included, is read)
 SILENCE_SLICE_DEVICES = 5000
-SILENCE_SLICE_HITS = 2000
+SILENCE_SLICE_HITS = 1000
 #: a save of the engine's state writes at most this many changed devices; more (30,000
 #: devices judged offline at once) are written by further saves, one per loop turn,
 #: acknowledgements held until the last
-SAVE_DEVICES_MAX = 1000
+SAVE_DEVICES_MAX = 500
 
 
 class _Alarms(Protocol):

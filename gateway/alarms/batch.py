@@ -20,7 +20,7 @@ must not hide the alarms that matter). Here:
   batch at a time, awaiting after each batch and the callers' callbacks that fit in
   ``budget_s`` (10 ms), so the fire link's messages and the HTTP streams run between
   batches. The callbacks trail the writes (a ticket costs more than its alarm). Batches
-  are sized by time: as many hits as the last batches wrote in ``target_s`` (25 ms; at
+  are sized by time: as many hits as the last batches wrote in ``target_s`` (15 ms; at
   least ``MIN_BATCH``, at most ``size``), so a fire alarm waits for one short batch at
   most, on a quiet machine as on a loaded one; after each turn the drain rests as long
   as it worked (``share``: half the loop's time at most), so on a saturated gateway the
@@ -55,7 +55,7 @@ WRITE_BATCH = 250
 #: time the backlog's callbacks may take before the drain lets the loop run
 BUDGET_S = 0.01
 #: time one batch of the backlog should hold the loop, and its smallest size
-TARGET_S = 0.025
+TARGET_S = 0.015
 MIN_BATCH = 16
 #: the share of the loop's time a flood may take while other work waits
 SHARE = 0.5
