@@ -78,25 +78,26 @@ class RuleEngine(OfflineJudge, EngineState):
         late = dev.update(t.values, ts)
         if dev.stats:
             dev.stats.clear()  # windowed figures are per reading
-        hwin = dev.hist_win
+        prof = dev.profile
+        hwin = prof.hist_win
         if hwin:
             for f, x in t.values.items():
                 if f in hwin:
                     dev.add_history(f, ts, x)
         if late is None:
             key = tuple(t.values)
-            if dev.derived:
+            if prof.derived:
                 key = self._derive(dev, key, ts)
-            rules = dev.cache.get(key)
+            rules = prof.cache.get(key)
             if rules is None:
                 rules = self._rules_for(dev, key)
-                if len(dev.cache) < RULES_CACHE_MAX:  # shared by its system and type
-                    dev.cache[key] = rules
+                if len(prof.cache) < RULES_CACHE_MAX:  # shared by its system and type
+                    prof.cache[key] = rules
         else:
             fresh = tuple(f for f in t.values if f not in late)
             if not fresh:
                 return hits
-            if dev.derived:
+            if prof.derived:
                 fresh = self._derive(dev, fresh, ts)
             rules = self._rules_for(dev, fresh)
         states, values = dev.states, dev.values

@@ -31,7 +31,7 @@ from statistics import median
 from typing import Any
 
 from rules.devices import DEFAULT_INTERVAL_S, DeviceState
-from rules.engine_device import EMPTY, EngineDevice, HitValue, KeyState
+from rules.engine_device import EMPTY, EngineDevice, HitValue, KeyState, Profile
 from rules.model import Event, RuleHit, Status, Telemetry
 from rules.pack_model import Rule, RulePack
 from rules.site import Site
@@ -42,8 +42,9 @@ LEARN_READINGS = 3
 MIN_LEARNED_INTERVAL_S = 1.0
 """A learned interval is never shorter than this (a burst is not a rhythm)."""
 OFFLINE_SHARED_MAX = 4096
-"""(system, type, interval) whose offline rules and timeouts are shared by their devices
-(learned intervals vary: past this many, a device gets a tuple of its own)."""
+"""(system, type, interval) whose profile (rules, windows, offline rules and timeouts) is
+shared by their devices (learned intervals vary: past this many, a device gets a profile
+of its own, over the same shared index)."""
 
 
 class EngineCore:
@@ -82,7 +83,9 @@ class EngineCore:
         self._silence_nxt: float = 0
         self._silence_moved = False
         # devices whose interval is not known yet -> gateway times of their readings so far
-        self._learning: dict[str, list[int]] = {}
+        # (a tuple, replaced at each reading: a list each was ~40 bytes more a device, and
+        # at 100,000 devices that sent a message or two, most are learning)
+        self._learning: dict[str, tuple[int, ...]] = {}
         # per (system, type): the field index, the history windows, the rules-by-fields
         # cache and the derived values, shared by every device of that system and type (not
         # one of each a device)
@@ -95,8 +98,9 @@ class EngineCore:
                 tuple[Any, ...],
             ],
         ] = {}
-        # per (system, type, interval): the offline rules that judge a device, with timeouts
-        self._offline_cache: dict[tuple[str, str | None, float], tuple[tuple[Rule, int], ...]] = {}
+        # per (system, type, interval): the profile of its devices (the above, and the
+        # offline rules that judge them, with timeouts)
+        self._profiles: dict[tuple[str, str | None, float], Profile] = {}
         for d in site.devices:
             self._add_device(d.id, site.site, d.system, d.zone)
 
@@ -159,7 +163,7 @@ class EngineCore:
             )
         else:
             dev = EngineDevice(did, site, system, zone, None, None, DEFAULT_INTERVAL_S)
-            self._learning[did] = []
+            self._learning[did] = ()
         self._fit(dev)
         self._devices[did] = dev
         self._next_silence = 0
@@ -194,7 +198,6 @@ class EngineCore:
             derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
             idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {}, derived)
             self._index_cache[(dev.system, dev.type)] = idx
-        dev.index, dev.hist_win, dev.cache, dev.derived = idx
         kept: dict[int, KeyState] = {}
         extra: set[int] = set()
         for i, st in dev.off.items():
@@ -204,24 +207,27 @@ class EngineCore:
                 kept[i] = st
                 extra.add(i)
         dev.off = kept or EMPTY
-        dev.offline = self._offline_for(dev, extra)
+        dev.profile = self._profile_for(dev, extra)
 
-    def _offline_for(self, dev: EngineDevice, extra: set[int]) -> tuple[tuple[Rule, int], ...]:
-        """The offline rules that judge ``dev`` (those of its system and type, and the rules
-        of index in ``extra``), each with its timeout (ms) at ``dev``'s interval."""
+    def _profile_for(self, dev: EngineDevice, extra: set[int]) -> Profile:
+        """The profile of ``dev``'s system, type and interval: its rules (from the index
+        cache) and the offline rules that judge it (those of its system and type, and the
+        rules of index in ``extra``: a profile of its own then), each with its timeout
+        (ms) at ``dev``'s interval."""
         key = (dev.system, dev.type, dev.interval_s)
         if not extra:
-            got = self._offline_cache.get(key)
+            got = self._profiles.get(key)
             if got is not None:
                 return got
-        out = tuple(
+        offline = tuple(
             (r, max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms))
             for r in self._offline_rules
             if r.index in extra or r.applies_to(dev.system, dev.type)
         )
-        if not extra and len(self._offline_cache) < OFFLINE_SHARED_MAX:
-            self._offline_cache[key] = out
-        return out
+        prof = Profile(*self._index_cache[(dev.system, dev.type)], offline)
+        if not extra and len(self._profiles) < OFFLINE_SHARED_MAX:
+            self._profiles[key] = prof
+        return prof
 
     def place(self, site: Site, devices: Iterable[str]) -> None:
         """Onboarding: ``site`` is the engine's site with entries added for ``devices``.
@@ -278,13 +284,14 @@ class EngineCore:
         """A registered device whose interval is known (site file, or learned)."""
         return did in self._devices and did not in self._learning
 
-    def _learn(self, dev: EngineDevice, seen: list[int], received_ms: int) -> None:
+    def _learn(self, dev: EngineDevice, seen: tuple[int, ...], received_ms: int) -> None:
         """One more reading of a learning device; at :data:`LEARN_READINGS` its interval
         is the median gap and its offline rules start judging it."""
         if seen and received_ms <= seen[-1]:
             return  # the same instant (or older): not a gap
-        seen.append(received_ms)
+        seen = (*seen, received_ms)
         if len(seen) < LEARN_READINGS:
+            self._learning[dev.id] = seen
             return
         gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
         self._know_interval(dev, max(MIN_LEARNED_INTERVAL_S, median(gaps) / 1000))
@@ -293,8 +300,8 @@ class EngineCore:
         """``dev``'s interval is ``interval_s`` from now on: offline timeouts follow it."""
         self._learning.pop(dev.id, None)
         dev.interval_s = interval_s
-        extra = {r.index for r, _t in dev.offline if not r.applies_to(dev.system, dev.type)}
-        dev.offline = self._offline_for(dev, extra)
+        extra = {r.index for r, _t in dev.profile.offline if not r.applies_to(dev.system, dev.type)}
+        dev.profile = self._profile_for(dev, extra)
         self._next_silence = 0
 
     def _derive(self, dev: EngineDevice, fields: tuple[str, ...], ts: int) -> tuple[str, ...]:
@@ -302,7 +309,8 @@ class EngineCore:
         ``ts``), keep them on the device like sent fields; the fields, plus those."""
         out = list(fields)
         changed = set(fields)
-        for x in dev.derived:
+        prof = dev.profile
+        for x in prof.derived:
             if changed.isdisjoint(x.fields):
                 continue
             v = x.value(dev.values, dev)
@@ -312,7 +320,7 @@ class EngineCore:
             if old is not None and ts < old:
                 continue
             dev.put(x.name, v, ts)
-            if x.name in dev.hist_win:
+            if x.name in prof.hist_win:
                 dev.add_history(x.name, ts, v)
             changed.add(x.name)
             out.append(x.name)
@@ -321,8 +329,9 @@ class EngineCore:
     def _rules_for(self, dev: EngineDevice, fields: tuple[str, ...]) -> tuple[Rule, ...]:
         seen: set[int] = set()
         out: list[Rule] = []
+        index = dev.profile.index
         for f in fields:
-            for r in dev.index.get(f, ()):
+            for r in index.get(f, ()):
                 if r.index not in seen:
                     seen.add(r.index)
                     out.append(r)

@@ -6,12 +6,12 @@ device (from the site file, on its first message, or from a restored snapshot) a
 (an ``offline`` rule's: the first time it raises; or when a snapshot names it); both live
 as long as the engine.
 
-* **Shared until written.** What every device of one system and type has alike (its
-  rules by field, history windows, derived values, ``offline`` rules with their timeouts)
-  is one object shared by those devices; a device's own tables of keys and history start
-  as one shared empty dict (:data:`EMPTY`, never written) and get a dict of their own
-  with their first entry (:meth:`EngineDevice.own_states` and the like): at 100,000
-  devices an empty dict each, or an offline key each, is ~6-30 MB.
+* **Shared until written.** What every device of one system, type and interval has alike
+  (its rules by field, history windows, derived values, ``offline`` rules with their
+  timeouts) is one :class:`Profile` shared by those devices; a device's own tables of
+  keys and history start as one shared empty dict (:data:`EMPTY`, never written) and
+  get a dict of their own with their first entry (:meth:`EngineDevice.own_states` and
+  the like): at 100,000 devices an empty dict each, or an offline key each, is ~6-30 MB.
 
 * **Latest value of every field.** The engine keeps, per device, the latest value of every
   field with its timestamp (:class:`rules.devices.DeviceState`, which this extends); a
@@ -24,7 +24,7 @@ as long as the engine.
   samples answer ``avg``, ``changes`` and ``reversals`` (:meth:`EngineDevice.window_stat`).
 * **Derived fields.** The pack's ``derive:`` values (an air handler's operating mode from
   its valves and damper) are computed by the engine for each reading and kept here like
-  any field the device sent (``derived`` lists the ones that apply to the device).
+  any field the device sent (``profile.derived`` lists the ones that apply to the device).
 """
 
 from __future__ import annotations
@@ -80,21 +80,43 @@ class KeyState:
         return (self.rule.id, self.dev.id, self.point)
 
 
+class Profile:
+    """What the rules keep alike for the devices of one system, type and interval (one
+    object they all point to: five references a device were 32 bytes more each):
+    ``index`` (field -> the rules that read it), ``hist_win`` (field -> the longest window
+    a rule looks back), ``cache`` (the fields of a reading -> its rules; shared by the
+    system and type), ``derived`` (the pack's derived values that apply) and ``offline``
+    (the offline rules that judge the device, each with its timeout in ms). A device
+    judged by an offline rule that no longer applies to it has a profile of its own."""
+
+    __slots__ = ("index", "hist_win", "cache", "derived", "offline")
+
+    def __init__(
+        self,
+        index: dict[str, tuple[Rule, ...]],
+        hist_win: dict[str, int],
+        cache: dict[tuple[str, ...], tuple[Rule, ...]],
+        derived: tuple[Any, ...],
+        offline: tuple[tuple[Rule, int], ...],
+    ) -> None:
+        self.index = index
+        self.hist_win = hist_win
+        self.cache = cache
+        self.derived = derived
+        self.offline = offline
+
+
 class EngineDevice(DeviceState):
     """A device's shared state (``rules.devices``) plus what the rules keep per device."""
 
     __slots__ = (
         "hist_ts",
         "hist_val",
-        "hist_win",
+        "profile",
         "states",
         "ev",
-        "offline",
         "off",
-        "cache",
-        "index",
         "silent_since",
-        "derived",
         "stats",
         "offline_on",
     )
@@ -115,18 +137,14 @@ class EngineDevice(DeviceState):
         # dict each is 64 bytes, three of them ~1.8 MB at 10,000 devices
         self.hist_ts: dict[str, list[int]] = EMPTY
         self.hist_val: dict[str, list[float]] = EMPTY
-        self.hist_win: dict[str, int] = {}
+        # its rules, history windows, derived values and offline rules (the engine gives
+        # it the profile of its system, type and interval)
+        self.profile = Profile({}, {}, {}, (), ())
         self.states: dict[int, KeyState] = EMPTY  # telemetry rules by rule index
         # event rules: rule index -> point -> state
         self.ev: dict[int, dict[str | None, KeyState]] = EMPTY
-        # offline rules that judge it, with their timeouts (ms): shared by the devices of
-        # its system, type and interval
-        self.offline: tuple[tuple[Rule, int], ...] = ()
         self.off: dict[int, KeyState] = EMPTY  # its offline keys made so far, by rule index
-        self.cache: dict[tuple[str, ...], tuple[Rule, ...]] = {}
-        self.index: dict[str, tuple[Rule, ...]] = {}
         self.silent_since: int | None = None  # never heard from: silence counted from here
-        self.derived: tuple[Any, ...] = ()  # the pack's Derived values that apply here
         # window_stat's figures of this reading (the engine clears it once it has any)
         self.stats: dict[tuple[str, int, str], float | None] = EMPTY
         self.offline_on = 0  # how many of its offline keys are active (a message clears them)
@@ -231,7 +249,7 @@ class EngineDevice(DeviceState):
                 return
             insort(hts, ts)
             hv.insert(i, value)
-        cutoff = hts[-1] - self.hist_win[field]
+        cutoff = hts[-1] - self.profile.hist_win[field]
         j = bisect_right(hts, cutoff) - 1  # keep one sample at or before the window start
         if j > 0:
             del hts[:j]

@@ -42,7 +42,7 @@ class OfflineJudge(EngineCore):
         dev.status = s.online
         hits: list[RuleHit] = []
         unknown = dev.id in self._learning
-        for r, _timeout in dev.offline:
+        for r, _timeout in dev.profile.offline:
             st = dev.off.get(r.index)
             active = st is not None and st.active
             if unknown and not active:
@@ -78,7 +78,7 @@ class OfflineJudge(EngineCore):
         self._next_silence = 0
 
     def _offline_heard(self, dev: EngineDevice, ts: int, hits: list[RuleHit]) -> None:
-        for r, _timeout in dev.offline:
+        for r, _timeout in dev.profile.offline:
             st = dev.off.get(r.index)
             if st is not None and st.active:
                 self._clear(st, max(ts, st.last_ts), hits)
@@ -135,14 +135,14 @@ class OfflineJudge(EngineCore):
         while i < end:
             dev = scan[i]
             i += 1
-            if not dev.offline or dev.id in learning:
+            if not dev.profile.offline or dev.id in learning:
                 continue
             last = dev.last_recv
             if last is None:
                 if dev.silent_since is None:
                     dev.silent_since = now_ms  # a site device never heard: count from now
                 last = dev.silent_since
-            for r, timeout in dev.offline:
+            for r, timeout in dev.profile.offline:
                 st = dev.off.get(r.index)
                 if st is not None and st.active:
                     continue

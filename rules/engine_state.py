@@ -120,7 +120,7 @@ class EngineState(EngineCore):
                     dev.put(f, v, int(ts))
                     if ts > dev.clock:
                         dev.clock = int(ts)
-                    if f in dev.hist_win:
+                    if f in dev.profile.hist_win:
                         dev.add_history(f, int(ts), v)
         for a in active:
             st = self._state_for(a)
@@ -175,7 +175,7 @@ class EngineState(EngineCore):
                 st = pts[point] = KeyState(r, dev, point, entry.get("zone") or dev.zone)
             return st
         if r.kind == "offline":
-            for r2, _t in dev.offline:
+            for r2, _t in dev.profile.offline:
                 if r2 is r:
                     return dev.offline_key(r)
             return None
@@ -191,7 +191,7 @@ def _device_states(d: EngineDevice) -> list[KeyState]:
     for pts in d.ev.values():
         out.extend(pts.values())
     if d.off:
-        for r, _t in d.offline:
+        for r, _t in d.profile.offline:
             st = d.off.get(r.index)
             if st is not None:
                 out.append(st)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain, islice
@@ -64,15 +64,21 @@ for _name, (_field, _how) in METERS.items():
     _BY_FIELD.setdefault(_field, []).append((_name, _how))
 
 
-@dataclass(slots=True)
-class Meter:
-    value: float = 0.0
-    last_ts_ms: int | None = None
-    last_raw: float | None = None
-    dirty: bool = False
-    #: site-local day of the last reading taken since the start ("": none): the meter's
-    #: day row is (that day, ``value``)
-    day: str = ""
+# A device's record: one flat list (a dict of ``Meter`` objects, a field-set entry and the
+# service's "newest reading taken" were ~470 bytes a device at 10,000s of devices):
+#   [names, dirty, seen, days, value, last_ts_ms, last_raw, day, value, ... ]
+# ``names``: its meters' names in the order they were made (one tuple shared by the
+# devices with the same meters); ``dirty``: bit k set when meter k changed since the last
+# save; ``seen``: the newest reading time the maintenance service took (``None``: not
+# yet); ``days``: the fields with day rows (a shared frozenset); then four items a meter:
+# its value, the device time and raw value of its last reading, and the site-local day of
+# that reading ("": none since the start; the meter's day row is (that day, value)).
+_NAMES, _DIRTY, _SEEN, _DAYS = 0, 1, 2, 3
+_HEAD = 4
+_WIDTH = 4
+_NO_FIELDS: frozenset[str] = frozenset()
+#: distinct tuples of meter names shared between devices (more are kept per device)
+NAME_SETS = 1000
 
 
 @dataclass(slots=True)
@@ -102,16 +108,15 @@ class Meters:
         self._engine = engine
         self.tz = tz
         self.trend_fields: set[str] = set(trend_fields)
-        # device -> meter name -> meter (one table only: a second one keyed by
-        # (device, name) tuples cost ~160 bytes a device at 10,000s of devices)
-        self._by_device: dict[str, dict[str, Meter]] = {}
+        # device -> its record (see ``_NAMES`` above)
+        self._by_device: dict[str, list[Any]] = {}
+        self._name_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._days: dict[tuple[str, str, str], Day] = {}  # trend fields' day rows
         # meters' day rows closed by a reading of a new day before a save: (device, name,
         # day) -> the meter's value at that day's last reading
         self._closed: dict[tuple[str, str, str], float] = {}
-        # device -> the fields with day rows; one frozenset for all devices of the same fields
-        # (a set of (device, field) tuples was ~260 bytes a device)
-        self._with_days: dict[str, frozenset[str]] = {}
+        # the fields with day rows of a device are in its record: one frozenset for all
+        # devices of the same fields (a set of (device, field) tuples was ~260 bytes a device)
         self._field_sets: dict[frozenset[str], frozenset[str]] = {}
         self._loaded_days: set[str] = set()  # days whose stored rows are in _days
         self._span: tuple[int, int, str] = (0, 0, "")  # the last local day: [start, end)
@@ -133,38 +138,39 @@ class Meters:
                     self.observe_trend(device, fld, ts_ms, raw)
 
     def _step(self, device: str, name: str, how: str, ts: int, raw: float, max_step: int) -> None:
-        mine = self._by_device.get(device)
-        mt = None if mine is None else mine.get(name)
-        if mt is None:
-            mt = self._add(device, name, Meter())
-        if mt.last_ts_ms is not None and ts <= mt.last_ts_ms:
+        rec, i = self._meter(device, name)
+        last_ts = rec[i + 1]
+        if last_ts is not None and ts <= last_ts:
             return
-        prev_value, prev_dirty = mt.value, mt.dirty
-        prev = mt.last_raw
+        bit = 1 << (i - _HEAD) // _WIDTH
+        prev_value = value = rec[i]
+        prev_dirty = rec[_DIRTY] & bit
+        prev = rec[i + 2]
         if how == "hours":
-            if prev and mt.last_ts_ms is not None:
-                mt.value += min(ts - mt.last_ts_ms, max_step) / HOUR_MS
+            if prev and last_ts is not None:
+                value += min(ts - last_ts, max_step) / HOUR_MS
         elif how == "starts":
             if prev is not None and not prev and raw:
-                mt.value += 1
+                value += 1
         elif prev is None:
-            mt.value = raw  # the counter's first reading: the lamp's hours as counted
+            value = raw  # the counter's first reading: the lamp's hours as counted
         else:
-            mt.value += raw - prev if raw >= prev else raw  # down: reset, counts from zero
-        mt.last_ts_ms, mt.last_raw, mt.dirty = ts, raw, True
+            value += raw - prev if raw >= prev else raw  # down: reset, counts from zero
+        rec[i], rec[i + 1], rec[i + 2] = value, ts, raw
+        rec[_DIRTY] |= bit
         if name in self.trend_fields:  # a trend field of the same name: a Day row
-            mt.day = ""
+            rec[i + 3] = ""
             day = self._day(device, name, ts)
-            day.last, day.dirty = mt.value, True
+            day.last, day.dirty = value, True
             return
         day_s = self.local_day(ts)
-        if mt.day != day_s:
-            if prev_dirty and mt.day:  # the row of its previous day is not saved yet
-                self._closed[(device, name, mt.day)] = prev_value
-            cur = self._with_days.get(device)
-            if cur is None or name not in cur:
-                self._mark_days(sys.intern(device), sys.intern(name))
-            mt.day = day_s
+        old_day = rec[i + 3]
+        if old_day != day_s:
+            if prev_dirty and old_day:  # the row of its previous day is not saved yet
+                self._closed[(device, name, old_day)] = prev_value
+            if name not in rec[_DAYS]:
+                self._mark_days(device, name)
+            rec[i + 3] = day_s
 
     def observe_trend(self, device: str, fld: str, ts_ms: int, value: float) -> None:
         day = self._day(device, fld, ts_ms)
@@ -174,27 +180,65 @@ class Meters:
         day.dirty = True
 
     def value(self, device: str, name: str) -> float | None:
-        mt = self._by_device.get(device, {}).get(name)
-        return None if mt is None else mt.value
+        rec = self._by_device.get(device)
+        if rec is None or name not in rec[_NAMES]:
+            return None
+        value: float = rec[_HEAD + rec[_NAMES].index(name) * _WIDTH]
+        return value
 
-    def _add(self, device: str, name: str, mt: Meter) -> Meter:
-        # one copy of each device id and name, shared with the rule engine's (interned)
-        mine = self._by_device.get(device)
-        if mine is None:
-            mine = self._by_device[sys.intern(device)] = {}
-        mine[sys.intern(name)] = mt
-        return mt
+    def _rec(self, device: str) -> list[Any]:
+        """``device``'s record (made, with no meters, the first time)."""
+        rec = self._by_device.get(device)
+        if rec is None:
+            # one copy of each device id, shared with the rule engine's (interned)
+            rec = self._by_device[sys.intern(device)] = [(), 0, None, _NO_FIELDS]
+        return rec
+
+    def _meter(self, device: str, name: str) -> tuple[list[Any], int]:
+        """``device``'s record and where its meter ``name`` starts in it (made at 0 the
+        first time: the record is then a new list, one item longer per meter)."""
+        rec = self._rec(device)
+        names: tuple[str, ...] = rec[_NAMES]
+        if name in names:
+            return rec, _HEAD + names.index(name) * _WIDTH
+        new = (*names, sys.intern(name))
+        if len(self._name_sets) < NAME_SETS:
+            new = self._name_sets.setdefault(new, new)
+        # (a list built by concatenation has no spare room, one built by unpacking has)
+        rec = self._by_device[device] = [new] + rec[1:] + [0.0, None, None, ""]
+        return rec, _HEAD + len(names) * _WIDTH
+
+    def _meters(self, rec: list[Any]) -> Iterator[tuple[int, str, int]]:
+        """(bit, name, where it starts) of each meter in the record ``rec``."""
+        for k, name in enumerate(rec[_NAMES]):
+            yield 1 << k, name, _HEAD + k * _WIDTH
 
     def last_ts(self, device: str) -> int:
         """The newest reading taken of ``device`` (-1: none)."""
-        return max(
-            (mt.last_ts_ms or -1 for mt in self._by_device.get(device, {}).values()),
-            default=-1,
-        )
+        rec = self._by_device.get(device)
+        if rec is None:
+            return -1
+        return max((rec[i + 1] or -1 for _, _, i in self._meters(rec)), default=-1)
+
+    def taken(self, device: str) -> int:
+        """The newest reading of ``device`` the maintenance service took (its meters'
+        :meth:`last_ts` until it took one; kept from then on)."""
+        rec = self._rec(device)
+        seen = rec[_SEEN]
+        if seen is None:
+            seen = rec[_SEEN] = self.last_ts(device)
+        return seen  # type: ignore[no-any-return]
+
+    def take(self, device: str, ts_ms: int) -> None:
+        """The maintenance service took the reading of ``device`` at ``ts_ms``."""
+        self._rec(device)[_SEEN] = ts_ms
 
     def of(self, device: str) -> dict[str, float]:
         """Every meter of ``device``: ``{name: value}`` (hours and counts, rounded)."""
-        return {n: round(mt.value, 3) for n, mt in sorted(self._by_device.get(device, {}).items())}
+        rec = self._by_device.get(device)
+        if rec is None:
+            return {}
+        return {n: round(rec[i], 3) for _, n, i in sorted(self._meters(rec), key=_meter_name)}
 
     # -------------------------------------------------------------------- days
     def local_day(self, ts_ms: int) -> str:
@@ -212,17 +256,19 @@ class Meters:
 
     def has_days(self, device: str, fld: str) -> bool:
         """Whether ``(device, field)`` has any day row (stored or in memory)."""
-        return fld in self._with_days.get(device, ())
+        rec = self._by_device.get(device)
+        return rec is not None and fld in rec[_DAYS]
 
     def _mark_days(self, device: str, fld: str) -> None:
         """``(device, fld)`` has a day row now."""
-        cur = self._with_days.get(device)
-        if cur is not None and fld in cur:
+        rec = self._rec(device)
+        cur: frozenset[str] = rec[_DAYS]
+        if fld in cur:
             return
-        new = (cur or frozenset()) | {fld}
+        new = cur | {sys.intern(fld)}
         if len(self._field_sets) < FIELD_SETS:
             new = self._field_sets.setdefault(new, new)
-        self._with_days[device] = new
+        rec[_DAYS] = new
 
     def _day(self, device: str, fld: str, ts_ms: int) -> Day:
         day_s = self.local_day(ts_ms)
@@ -272,9 +318,11 @@ class Meters:
                 got[day] = row
         if fld in METERS and fld not in self.trend_fields:
             rows = [(dy, v) for (d, f, dy), v in self._closed.items() if d == device and f == fld]
-            mt = self._by_device.get(device, {}).get(fld)
-            if mt is not None and mt.day:
-                rows.append((mt.day, mt.value))
+            rec = self._by_device.get(device)
+            if rec is not None and fld in rec[_NAMES]:
+                i = _HEAD + rec[_NAMES].index(fld) * _WIDTH
+                if rec[i + 3]:
+                    rows.append((rec[i + 3], rec[i]))
             for day, last in rows:
                 if since_day is None or day >= since_day:
                     got[day] = Day(0.0, 0, last)
@@ -284,23 +332,28 @@ class Meters:
     def load(self) -> None:
         t, days = m.meters, m.meter_days
         with self._engine.connect() as conn:
-            self._with_days = {}
+            for rec in self._by_device.values():
+                rec[_DAYS] = _NO_FIELDS
             for dev, fld in conn.execute(sa.select(days.c.device, days.c.field).distinct()):
                 self._mark_days(sys.intern(dev), sys.intern(fld))
             for r in conn.execute(sa.select(t)).mappings():
-                self._add(
-                    r["device"], r["name"], Meter(float(r["value"]), r["last_ts_ms"], r["last_raw"])
-                )
+                rec, i = self._meter(r["device"], r["name"])
+                rec[i : i + _WIDTH] = [float(r["value"]), r["last_ts_ms"], r["last_raw"], ""]
+                rec[_DIRTY] &= ~(1 << (i - _HEAD) // _WIDTH)
 
     def save(self, now_ms: int) -> int:
         """Write what changed since the last save; how many rows."""
         # what changed, by reference only: a tuple a row was ~50 MB at 100,000 devices
-        dirty = [mt for mine in self._by_device.values() for mt in mine.values() if mt.dirty]
+        dirty = [rec for rec in self._by_device.values() if rec[_DIRTY]]
         days = [d for d in self._days.values() if d.dirty]
         closed = self._closed  # dropped once written (kept if the save fails)
         if not dirty and not days and not closed:
             return 0
-        n_rows = len(dirty) + len(days) + len(closed)
+        n_rows = len(days) + len(closed)
+        for rec in dirty:  # each dirty meter, and its day row if it has one
+            for bit, _, i in self._meters(rec):
+                if rec[_DIRTY] & bit:
+                    n_rows += 2 if rec[i + 3] else 1
         with self._engine.begin() as conn:  # batches of rows, one transaction
             _upsert_many(
                 conn,
@@ -310,14 +363,15 @@ class Meters:
                     {
                         "device": device,
                         "name": name,
-                        "value": mt.value,
-                        "last_ts_ms": mt.last_ts_ms,
-                        "last_raw": mt.last_raw,
+                        "value": rec[i],
+                        "last_ts_ms": rec[i + 1],
+                        "last_raw": rec[i + 2],
                         "updated_at_ms": now_ms,
                     }
-                    for device, mine in self._by_device.items()
-                    for name, mt in mine.items()
-                    if mt.dirty
+                    for device, rec in self._by_device.items()
+                    if rec[_DIRTY]
+                    for bit, name, i in self._meters(rec)
+                    if rec[_DIRTY] & bit
                 ),
             )
             _upsert_many(
@@ -342,17 +396,17 @@ class Meters:
                         for (device, name, day), last in closed.items()
                     ),
                     (
-                        _meter_day(device, name, mt.day, mt.value)
-                        for device, mine in self._by_device.items()
-                        for name, mt in mine.items()
-                        if mt.dirty and mt.day
+                        _meter_day(device, name, rec[i + 3], rec[i])
+                        for device, rec in self._by_device.items()
+                        if rec[_DIRTY]
+                        for bit, name, i in self._meters(rec)
+                        if rec[_DIRTY] & bit and rec[i + 3]
                     ),
                 ),
             )
-        n_rows += sum(1 for mt in dirty if mt.day)  # each with its day row
         self._closed = {}
-        for mt in dirty:
-            mt.dirty = False
+        for rec in dirty:
+            rec[_DIRTY] = 0
         for d in days:
             d.dirty = False
         today = self.local_day(now_ms)
@@ -360,6 +414,10 @@ class Meters:
         self._days = {k: d for k, d in self._days.items() if k[2] >= _yesterday(today)}
         self._loaded_days = {d for d in self._loaded_days if d >= _yesterday(today)}
         return n_rows
+
+
+def _meter_name(meter: tuple[int, str, int]) -> str:
+    return meter[1]
 
 
 def _meter_day(device: str, name: str, day: str, last: float) -> dict[str, Any]:

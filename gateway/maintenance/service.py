@@ -72,7 +72,8 @@ class MaintenanceService:
         self.meters = Meters(engine, self.tz, self._trend_fields())
         self.meters.load()
         self.scheduler = Scheduler(self.store, self.meters, tickets, self.tz, lambda: self._assets)
-        self._seen: dict[str, int] = {}
+        # the newest reading taken of each device is kept in its meters' record
+        # (``Meters.taken``): a dict entry a device less
         self._clocks: dict[str, int] = {}  # each device's newest timestamp at the last poll
         self._run_at: int | None = None
         self._saved_at = clock.now_ms()
@@ -112,12 +113,9 @@ class MaintenanceService:
             if not fields:
                 continue
             ts = max(dts[f] for f in fields)
-            seen = self._seen.get(dev.id)
-            if seen is None:
-                seen = self._seen[dev.id] = self.meters.last_ts(dev.id)
-            if ts <= seen:
+            if ts <= self.meters.taken(dev.id):
                 continue
-            self._seen[dev.id] = ts
+            self.meters.take(dev.id, ts)
             self.observe(dev.id, ts, {f: dev.values[f] for f in fields if dts[f] == ts})
 
     def observe(self, device: str, ts_ms: int, values: Mapping[str, Any]) -> None:

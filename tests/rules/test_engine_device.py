@@ -15,7 +15,7 @@ MIN = 60_000
 
 def _dev(did: str) -> EngineDevice:
     d = EngineDevice(did, "sc01", "hvac", None, "ahu", None, 60.0)
-    d.hist_win = {"f": 3_600_000}
+    d.profile.hist_win = {"f": 3_600_000}
     return d
 
 
@@ -51,8 +51,9 @@ def test_devices_share_what_their_type_has_alike_and_make_keys_when_they_raise(
         for d in ("a-1", "a-2"):
             engine.on_telemetry(tel(d, t0 + k * 20_000, x=1.0, y=2.0))
     a1, a2 = engine._devices["a-1"], engine._devices["a-2"]
-    assert a1.offline is a2.offline and [r.id for r, _t in a1.offline] == ["device.offline"]
-    assert a1.offline[0][1] == 60_000  # 3 x 20 s, at least 60 s
+    assert a1.profile is a2.profile  # one profile: rules, windows, offline rules, timeouts
+    assert [r.id for r, _t in a1.profile.offline] == ["device.offline"]
+    assert a1.profile.offline[0][1] == 60_000  # 3 x 20 s, at least 60 s
     assert a1.off is engine_device.EMPTY and a1.states is engine_device.EMPTY
     assert a1.ev is engine_device.EMPTY
     assert a1._ts == t0 + 40_000 and dict(a1.ts) == {"x": t0 + 40_000, "y": t0 + 40_000}
@@ -63,7 +64,7 @@ def test_devices_share_what_their_type_has_alike_and_make_keys_when_they_raise(
     assert [(h.rule, h.device, h.ts_ms) for h in hits if h.device.startswith("a-")] == [
         ("device.offline", "a-1", t0 + 100_000)
     ]
-    assert list(a1.off) == [a1.offline[0][0].index] and a2.off is engine_device.EMPTY
+    assert list(a1.off) == [a1.profile.offline[0][0].index] and a2.off is engine_device.EMPTY
     assert ("device.offline", "a-1", None) in engine.active()
     snap = engine.snapshot(["a-1"])
     assert [a["rule"] for a in snap["devices"]["a-1"]["active"]] == ["device.offline"]

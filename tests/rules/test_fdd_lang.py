@@ -64,7 +64,7 @@ class Dev:
         from rules.engine_device import EngineDevice
 
         self.d = EngineDevice("x", "sc01", "hvac", None, "ahu", None, 60.0)
-        self.d.hist_win = {"f": 3_600_000}
+        self.d.profile.hist_win = {"f": 3_600_000}
         for ts, v in samples:
             self.d.update({"f": v}, ts)
             self.d.add_history("f", ts, v)

@@ -183,7 +183,7 @@ def test_each_device_id_and_field_is_kept_once_whatever_copies_arrive(tmp_path: 
     again.load()
     again.observe(dev(), 60, t0 + 3 * 60_000, {"fan": True, "filter_dp": 103.0})  # reads the day
     for mt in (m, again):
-        ids = {id(k[0]) for k in mt._days} | {id(k) for k in mt._with_days}
+        ids = {id(k[0]) for k in mt._days}
         ids |= {id(k) for k in mt._by_device}
         assert len(ids) == 1
         assert len({id(k[1]) for k in mt._days if k[1] == "filter_dp"}) == 1
@@ -252,4 +252,33 @@ def test_a_meters_day_rows_are_the_meter_itself_and_a_day_closed_before_a_save_i
         assert [(d, r.last) for d, r in got.daily("fcu-1", "starts", day2)] == [(day2, 1.0)]
         assert got.has_days("fcu-1", "fan_hours") and not got.has_days("fcu-1", "on_hours")
     assert m.save(midnight + 4 * 60_000) == 0  # all written: the closed row too
+    eng.dispose()
+
+
+def test_a_devices_meters_are_one_record_shared_names_no_spare_room(tmp_path: Path) -> None:
+    """Each device's meters are one flat list (no dict, no object a meter): the names
+    tuple shared by devices with the same meters, no room to spare; the newest reading
+    the service took is kept in it; the values read back the same after a save."""
+    import sys
+    from zoneinfo import ZoneInfo
+
+    eng = make_engine(f"sqlite:///{tmp_path}/m.db")
+    migrate(eng)
+    t0 = int(T0 * 1000)
+    m = Meters(eng, ZoneInfo("UTC"))
+    for k in range(3):
+        for d in ("a", "b"):
+            m.observe(d, 60, t0 + k * 60_000, {"fan": k != 1})
+    a, b = m._by_device["a"], m._by_device["b"]
+    assert a[0] == ("fan_hours", "starts") and a[0] is b[0]
+    assert sys.getsizeof(a) == sys.getsizeof([None] * len(a))  # no spare room
+    assert m.of("a") == {"fan_hours": round(1 / 60, 3), "starts": 1.0}
+    assert m.taken("a") == t0 + 2 * 60_000 and m.taken("c") == -1  # meters' last reading
+    m.take("a", t0 + 5 * 60_000)
+    assert m.taken("a") == t0 + 5 * 60_000 and m.last_ts("a") == t0 + 2 * 60_000
+    assert m.save(t0 + 3 * 60_000) == 2 * (2 + 2)  # 2 meters and their day rows, 2 devices
+    again = Meters(eng, ZoneInfo("UTC"))
+    again.load()
+    assert again.of("a") == m.of("a") and again.value("b", "starts") == 1.0
+    assert again.value("a", "on_hours") is None and again.value("zz", "starts") is None
     eng.dispose()
