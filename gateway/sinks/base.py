@@ -13,7 +13,8 @@ Lifecycle (Telegraf-style output plugin)
    Both return at once: points are encoded (refused fields and points go straight to
    ``on_rejected``) and appended to the buffer.
 4. The background writer cuts the buffer into a batch when it holds ``batch_size``
-   points, when its oldest point is ``flush_interval`` seconds old, or when
+   points, when its oldest point is ``flush_interval`` seconds old, when no message has
+   come for ``idle_flush`` seconds (a burst ended: store it now), or when
    ``flush_at_unacked`` messages are waiting to become durable (the MQTT broker's
    in-flight window is bounded and a message is only acknowledged once durable).
    At most ``max_in_flight`` batches are written at once; new points keep buffering.

@@ -25,6 +25,11 @@ log = logging.getLogger("gateway.sinks")
 
 P = TypeVar("P")
 
+#: the open buffer is written once no message has come for this long (the end of a
+#: burst, a lull): its messages are stored and acknowledged now, not at the next
+#: ``flush_interval``; a steady stream still fills whole batches
+IDLE_FLUSH_S = 0.05
+
 
 class _Batch(Generic[P]):
     __slots__ = ("points", "last_seq", "n_msgs", "done")
@@ -52,6 +57,7 @@ class BufferedSink(Generic[P]):
         *,
         batch_size: int = 5000,
         flush_interval: float = 1.0,
+        idle_flush: float = IDLE_FLUSH_S,
         flush_at_unacked: int = 5000,
         max_buffer: int | None = None,
         max_in_flight: int = 2,
@@ -66,6 +72,7 @@ class BufferedSink(Generic[P]):
         self.metrics = metrics
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self.idle_flush = idle_flush
         self.flush_at_unacked = flush_at_unacked
         self.max_buffer = max_buffer if max_buffer is not None else max(20 * batch_size, 50_000)
         self.max_in_flight = max_in_flight
@@ -81,6 +88,9 @@ class BufferedSink(Generic[P]):
         self._buf_msgs = 0  # messages (incl. marks) in the open buffer
         self._buf_since = 0.0  # loop time of the first point in the open buffer
         self._last_seq = -1  # highest seq submitted or marked
+        # the dispatcher's view of the input: the last seq it saw and since when
+        self._seen_seq = -1
+        self._seen_at = 0.0
         self._ready: deque[_Batch[P]] = deque()  # cut, waiting for a write slot
         self._inflight: deque[_Batch[P]] = deque()  # being written, in seq order
         self._tasks: set[asyncio.Task[None]] = set()
@@ -292,12 +302,15 @@ class BufferedSink(Generic[P]):
     def _due(self, now: float) -> bool:
         if not self._buf_msgs:
             return False
+        if self._last_seq != self._seen_seq:
+            self._seen_seq, self._seen_at = self._last_seq, now
         return (
             self._stopping
             or len(self._buf) >= self.batch_size
             or self._pending_msgs >= self.flush_at_unacked
             or not self._buf  # only marks, behind in-flight batches
             or now - self._buf_since >= self.flush_interval
+            or now - self._seen_at >= self.idle_flush  # the input paused: write now
         )
 
     async def _dispatch(self) -> None:
@@ -316,7 +329,8 @@ class BufferedSink(Generic[P]):
                 task.add_done_callback(self._tasks.discard)
             timeout: float | None = None
             if self._buf and len(self._inflight) < self.max_in_flight:
-                timeout = max(0.0, self._buf_since + self.flush_interval - time.monotonic())
+                due = min(self._buf_since + self.flush_interval, self._seen_at + self.idle_flush)
+                timeout = max(0.0, due - time.monotonic())
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:

@@ -106,6 +106,7 @@ def v1(fake: FakeInflux, metrics: Metrics | None = None, **kw: object) -> Influx
     opts: dict = dict(
         batch_size=10,
         flush_interval=30.0,
+        idle_flush=30.0,  # the tests below that want it set it
         flush_at_unacked=10_000,
         retry_initial_s=0.001,
         retry_max_s=0.01,
@@ -176,6 +177,22 @@ async def test_flush_interval_writes_without_flush_call() -> None:
     sink.submit(tel(2), 2)
     await wait_for(lambda: sink.durable_seq == 2, within=1.0)
     assert fake.writes == [2]
+    await sink.stop()
+
+
+async def test_a_pause_in_the_input_writes_the_buffer() -> None:
+    # the end of a burst: written once the input has paused for idle_flush, not after
+    # flush_interval (30 s: the wait below would time out)
+    fake = FakeInflux()
+    sink = v1(fake, batch_size=1000, flush_interval=30.0, idle_flush=0.05)
+    await sink.start()
+    for i in range(3):
+        sink.submit(tel(i), i)
+    await wait_for(lambda: sink.durable_seq == 2, within=5.0)
+    assert fake.writes == [3]
+    sink.submit(tel(3), 3)  # the next burst, after the pause
+    await wait_for(lambda: sink.durable_seq == 3, within=5.0)
+    assert fake.writes == [3, 1]
     await sink.stop()
 
 
