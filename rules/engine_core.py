@@ -18,7 +18,8 @@ two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
 * **Known intervals.** A device's reporting interval is known when the site file gives it,
   or once it is learned: a device the site file does not name is *learning* until
   :data:`LEARN_READINGS` readings (telemetry or events, at distinct gateway times) have
-  arrived, and its interval is then the median gap between them. Only devices with a known
+  arrived, and its interval is then the median gap between them (saved with the device's
+  state, so a restart does not learn it again). Only devices with a known
   interval can be judged offline (by silence or by an ``offline`` status): a flood of
   made-up ids registers devices but raises no offline alarm.
 """
@@ -299,6 +300,7 @@ class EngineCore:
     def _know_interval(self, dev: EngineDevice, interval_s: float) -> None:
         """``dev``'s interval is ``interval_s`` from now on: offline timeouts follow it."""
         self._learning.pop(dev.id, None)
+        self._dirty.add(dev.id)  # saved with the device: not learned again after a restart
         dev.interval_s = interval_s
         extra = {r.index for r, _t in dev.profile.offline if not r.applies_to(dev.system, dev.type)}
         dev.profile = self._profile_for(dev, extra)

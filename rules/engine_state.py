@@ -88,6 +88,8 @@ class EngineState(EngineCore):
             }
             if not whole:
                 entry["active"] = [_active_entry(st) for st in _device_states(d) if st.active]
+            if not d.in_site_file and d.id not in self._learning:
+                entry["interval_s"] = d.interval_s  # learned: kept over a restart
             out[d.id] = entry
         snap: dict[str, Any] = {
             "version": SNAPSHOT_VERSION,
@@ -111,6 +113,9 @@ class EngineState(EngineCore):
             dev = self._devices.get(did) or self._add_device(
                 did, d.get("site") or self.site.site, d.get("system") or "", d.get("zone")
             )
+            learned = d.get("interval_s")
+            if learned and dev.id in self._learning:
+                self._know_interval(dev, float(learned))
             last = d.get("last_recv_ms")
             if last is not None and (dev.last_recv is None or last > dev.last_recv):
                 dev.last_recv = int(last)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from rules.engine import RuleEngine
 from rules.engine_core import LEARN_READINGS
 from rules.model import RuleHit, Status
+from rules.pack import RulePack
+from rules.site import Site
 from tests.rules.helpers import S, status, tel
 
 T = 1_767_225_600_000
@@ -79,3 +81,23 @@ def test_restored_offline_alarm_of_unknown_device_clears_when_it_speaks(
     assert (OFF, "ghost-9", None) in engine.active()
     hits = engine.on_telemetry(tel("ghost-9", T + S, x=1.0))
     assert [(h.device, h.active) for h in hits if h.rule == OFF] == [("ghost-9", False)]
+
+
+def test_a_learned_interval_is_kept_over_a_restart(site: Site, pack: RulePack) -> None:
+    # the incremental save the gateway writes carries the learned interval: a restarted
+    # engine judges the device's silence at once, without learning it again
+    e1 = RuleEngine(site, pack)
+    e1.tick(T)
+    for k in range(3):
+        e1.on_telemetry(tel("fcu-90", T + k * 20 * S, x=1.0))
+    assert e1.interval_known("fcu-90")
+    part = e1.snapshot(devices=e1.take_dirty())
+    assert part["devices"]["fcu-90"]["interval_s"] == 20.0
+    e2 = RuleEngine(site, pack)
+    e2.restore(part)
+    assert e2.interval_known("fcu-90") and e2.devices["fcu-90"].interval_s == 20.0
+    e2.tick(T + 41 * S)
+    assert offline(e2.tick(T + 100 * S)) == ["fcu-90"]  # 60 s after its last reading
+    # a device still learning saves no interval and stays learning
+    e1.on_telemetry(tel("fcu-91", T, x=1.0))
+    assert "interval_s" not in e1.snapshot(devices=["fcu-91"])["devices"]["fcu-91"]
