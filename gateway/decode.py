@@ -50,6 +50,10 @@ MAX_TS_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 _SYSTEM_NAMES = tuple(s.value for s in System)
 SYSTEMS = frozenset(_SYSTEM_NAMES)
 _SYSTEM_STR = {name: sys.intern(name) for name in _SYSTEM_NAMES}
+# a known topic's system, from its first letter (the names' first letters differ)
+_SYSTEM_BY_INITIAL = {name[0]: _SYSTEM_STR[name] for name in _SYSTEM_NAMES}
+if len(_SYSTEM_BY_INITIAL) != len(_SYSTEM_NAMES):  # pragma: no cover - a vocabulary change
+    raise RuntimeError("two systems share a first letter: the topic cache needs another key")
 #: topics remembered as valid (their split and checks skipped); past this, checked anew
 TOPIC_CACHE_MAX = 20_000
 KINDS = frozenset(k.value for k in Kind)
@@ -183,18 +187,24 @@ class ContractDecoder:
     hands anything else to the checked path (rejections are rare, so parsing such a
     payload twice costs nothing that matters)."""
 
-    __slots__ = ("_telemetry_topics", "site")
+    __slots__ = ("_system_at", "_telemetry_topics", "site")
 
     def __init__(self, site: str) -> None:
         self.site = site
-        # telemetry topic -> (site, system, device), for topics found valid (bounded)
-        self._telemetry_topics: dict[str, tuple[str, str, str]] = {}
+        # telemetry topic -> its device id (interned), for topics found valid (bounded);
+        # the site is this decoder's and the system is read from the topic's letter at
+        # ``_system_at`` (no tuple kept per device)
+        self._telemetry_topics: dict[str, str] = {}
+        self._system_at = len("sitewatch/") + len(site) + 1
 
     def decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message | Rejected:
         try:
-            t = self._telemetry_topics.get(topic)
-            if t is not None:
-                return self._telemetry(t, payload, now_ms) or self._decode(topic, payload, now_ms)
+            device = self._telemetry_topics.get(topic)
+            if device is not None:
+                system = _SYSTEM_BY_INITIAL[topic[self._system_at]]
+                return self._telemetry(system, device, payload, now_ms) or self._decode(
+                    topic, payload, now_ms
+                )
             return self._decode(topic, payload, now_ms)
         except _Reject as r:
             return Rejected(topic, bytes(payload), r.reason, r.detail, now_ms)
@@ -206,7 +216,7 @@ class ContractDecoder:
             return Rejected(topic, bytes(payload), "internal", detail, now_ms)
 
     def _telemetry(
-        self, t: tuple[str, str, str], payload: bytes | bytearray, now_ms: int
+        self, system: str, device: str, payload: bytes | bytearray, now_ms: int
     ) -> Telemetry | None:
         """The fast path: a :class:`Telemetry`, or ``None`` for the checked path to judge
         (it raises nothing of its own but what :func:`parse_ts` raises for a ``ts`` that
@@ -251,7 +261,7 @@ class ContractDecoder:
                     return None
             elif tv is not bool:
                 return None
-        return Telemetry(t[0], t[1], t[2], ts, values, now_ms)
+        return Telemetry(self.site, system, device, ts, values, now_ms)
 
     def _decode(self, topic: str, payload: bytes | bytearray, now_ms: int) -> Message:
         """The checked path (every reject reason is decided here)."""
@@ -268,9 +278,9 @@ class ContractDecoder:
         if kind == Kind.TELEMETRY:
             known = self._telemetry_topics
             if topic not in known and len(known) < TOPIC_CACHE_MAX:
-                # one string each for every message of this topic (the device's id
-                # interned: the engine and the sink keep the same one)
-                known[topic] = (self.site, _SYSTEM_STR[system], sys.intern(device))
+                # the device's id interned: every message of this topic, the engine and
+                # the sink share the one string
+                known[topic] = sys.intern(device)
         if len(payload) > MAX_PAYLOAD:
             raise _Reject("too_large")
         if kind == Kind.STATUS:

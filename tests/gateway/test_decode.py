@@ -251,7 +251,7 @@ def test_an_unforeseen_decoder_error_is_a_rejection_not_a_raise(monkeypatch):
 class CheckedOnly(ContractDecoder):
     """The decoder with its fast path off: every message through the checked path."""
 
-    def _telemetry(self, t, payload, now_ms):
+    def _telemetry(self, system, device, payload, now_ms):
         return None
 
 
@@ -264,13 +264,23 @@ def _answer(res):
     return (type(res).__name__, fields, [(k, type(v)) for k, v in values.items()])
 
 
-def _both(payload: bytes, topic: str = T):
-    fast = ContractDecoder("sc01")
+def _both(payload: bytes, topic: str = T, site: str = "sc01"):
+    fast = ContractDecoder(site)
     assert isinstance(fast.decode(topic, b'{"a": 1}', NOW), Telemetry)  # the topic seen
     assert topic in fast._telemetry_topics
     return _answer(fast.decode(topic, payload, NOW)), _answer(
-        CheckedOnly("sc01").decode(topic, payload, NOW)
+        CheckedOnly(site).decode(topic, payload, NOW)
     )
+
+
+@pytest.mark.parametrize("system", ["hvac", "lighting", "access", "fire"])
+@pytest.mark.parametrize("site", ["s", "sc01", "a-much-longer-site.id_9"])
+def test_fast_path_reads_site_system_and_device_from_any_known_topic(site, system) -> None:
+    topic = f"sitewatch/{site}/{system}/dev-{system}/telemetry"
+    got, want = _both(b'{"ts": 1767225599000, "a": 1.5}', topic, site)
+    assert got == want
+    fields = dict(got[1])
+    assert (fields["site"], fields["system"], fields["device"]) == (site, system, f"dev-{system}")
 
 
 @pytest.mark.parametrize(

@@ -331,6 +331,8 @@ def test_fast_path_writes_what_the_general_path_writes(zone: str | None, fields:
 
     t = tel(fields, zone=zone, device="fast-path-1")
     lp._prefixes.clear()  # a tag set not seen yet: the general path alone
+    lp._plain_tags.clear()
+    lp._plain_measurements.clear()
     assert telemetry_line(t) is None
     dropped: list[tuple[str, str]] = []
     general = encode_telemetry(t, dropped) if any(map(_finite, fields.values())) else None
@@ -358,3 +360,20 @@ def test_fast_path_leaves_non_finite_numbers_to_the_general_path() -> None:
         dropped: list[tuple[str, str]] = []
         assert encode_telemetry(t, dropped) == f"hvac,device=fast-path-2,site=sc01 a=1.5 {TS_NS}"
         assert len(dropped) == 1 and "finite" in dropped[0][1]
+
+
+@pytest.mark.parametrize(
+    ("zone", "tags"),
+    [
+        (None, "device=fast-path-3,site=sc01"),
+        ("", "device=fast-path-3,site=sc01"),  # an empty zone is left out
+        ("lobby", "device=fast-path-3,site=sc01,zone=lobby"),
+        ("floor 1,east", "device=fast-path-3,site=sc01,zone=floor\\ 1\\,east"),
+    ],
+)
+def test_fast_path_for_plain_and_escaped_tag_sets(zone: str | None, tags: str) -> None:
+    t = tel({"a": 1.5, "on": True}, zone=zone, device="fast-path-3")
+    want = f"hvac,{tags} a=1.5,on=true {TS_NS}"
+    assert encode_telemetry(t) == want  # the general path, which caches what it can
+    assert telemetry_line(t) == want
+    assert encode_telemetry(t) == want
