@@ -76,12 +76,31 @@ SSE_BEFORE = "d2d39d83c2faf9a3a80711f1c849aea166555077"
 
 
 # ------------------------------------------------------------------- store, in process
+def offline_hits(n: int, ts_ms: int) -> list[Any]:
+    """``n`` ``device.offline`` hits of zone ``car-park`` (devices ``cp-00000``...)."""
+    from rules.model import RuleHit
+
+    return [
+        RuleHit(
+            rule="device.offline",
+            site=SITE,
+            system="lighting",
+            device=f"{FLOOD_PREFIX}{i:05d}",
+            point=None,
+            active=True,
+            ts_ms=ts_ms,
+            value="offline",
+            zone="car-park",
+        )
+        for i in range(n)
+    ]
+
+
 def store_part(n: int) -> dict[str, float]:
     """One transaction per hit against batches, on a fresh SQLite file each."""
     from gateway.alarms import AlarmService
     from gateway.clock import ManualClock
     from gateway.store.db import open_store
-    from rules.model import RuleHit
     from rules.pack import load_packs
 
     specs = dict(load_packs("default").specs)
@@ -90,20 +109,7 @@ def store_part(n: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory(prefix="sitewatch-flood-") as d:
             engine = open_store(f"sqlite:///{d}/state.db")
             svc = AlarmService(engine, specs, ManualClock(1_800_000_000.0))
-            hits = [
-                RuleHit(
-                    rule="device.offline",
-                    site=SITE,
-                    system="lighting",
-                    device=f"{FLOOD_PREFIX}{i:05d}",
-                    point=None,
-                    active=True,
-                    ts_ms=1_800_000_000_000,
-                    value="offline",
-                    zone="car-park",
-                )
-                for i in range(n)
-            ]
+            hits = offline_hits(n, 1_800_000_000_000)
             t0 = time.perf_counter()
             longest = 0.0
             if how == "one_by_one":
@@ -149,7 +155,6 @@ def ticks_part(n: int, ticks: int = 20) -> dict[str, float]:
     from gateway.site import load_site
     from gateway.store.db import open_store
     from gateway.tickets import TicketService
-    from rules.model import RuleHit
     from rules.pack import load_packs
 
     specs = dict(load_packs("default").specs)
@@ -163,20 +168,7 @@ def ticks_part(n: int, ticks: int = 20) -> dict[str, float]:
         notifier = Notifier(
             engine, clock, site, Profiles(engine, clock), None, specs=specs, alarms=alarms
         )
-        hits = [
-            RuleHit(
-                rule="device.offline",
-                site=SITE,
-                system="lighting",
-                device=f"{FLOOD_PREFIX}{i:05d}",
-                point=None,
-                active=True,
-                ts_ms=clock.now_ms(),
-                value="offline",
-                zone="car-park",
-            )
-            for i in range(n)
-        ]
+        hits = offline_hits(n, clock.now_ms())
         for i in range(0, n, alarms.write_batch):
             part = hits[i : i + alarms.write_batch]
             made = alarms.apply_many(part)
