@@ -26,7 +26,7 @@ from gateway.store.models import Base, alarms, journal
 from gateway.store.rule_state import RuleStateStore
 from rules.model import RuleHit, RuleSpec
 from rules.vocab import AlarmState, Priority
-from tests.gateway.test_store import LATEST
+from tests.gateway.test_store import LATEST, _alarm_row
 from tests.pg import PG_URL, private_schema
 
 pytestmark = pytest.mark.integration
@@ -57,26 +57,8 @@ def engine(schema: str) -> Iterator[sa.Engine]:
 
 
 def row(**over: object) -> dict[str, object]:
-    r: dict[str, object] = {
-        "rule": "hvac.fault",
-        "site": "sc01",
-        "system": "hvac",
-        "device": "ahu1",
-        "point": "",
-        "zone": None,
-        "priority": "medium",
-        "state": "active_unacked",
-        "raised_at_ms": 1,
-        "activated_at_ms": 1,
-        "source_ts_ms": 1,
-        "last_hit_ms": 1,
-        "last_announced_ms": 1,
-        "updated_at_ms": 1,
-        "ticket_ids": [],
-        "value": 1.5,
-    }
-    r.update(over)
-    return r
+    """An alarm row (tests/gateway/test_store.py's, without a zone, value 1.5)."""
+    return _alarm_row(**{"zone": None, "value": 1.5, **over})
 
 
 def test_migrations_in_own_schema(engine: sa.Engine, schema: str) -> None:
