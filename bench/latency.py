@@ -51,6 +51,7 @@ import httpx
 import paho.mqtt.client as mqtt
 
 from bench.services import Broker, InfluxServer, start_influxd, start_mosquitto
+from bench.throughput import pub_lines_argv
 from gateway.clock import parse_iso_ms
 from tests.integration.gateway_proc import TOKEN, GatewayProc, metric
 
@@ -208,26 +209,7 @@ def mosquitto_pub(port: int, streams: list[tuple[str, Path]]) -> list[subprocess
     procs = []
     for topic, path in streams:
         with path.open("rb") as f:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        *LOAD_NICE,
-                        "mosquitto_pub",
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "-q",
-                        "1",
-                        "-V",
-                        "mqttv5",
-                        "-t",
-                        topic,
-                        "-l",
-                    ],
-                    stdin=f,
-                )
-            )
+            procs.append(subprocess.Popen([*LOAD_NICE, *pub_lines_argv(port, topic)], stdin=f))
     return procs
 
 

@@ -77,30 +77,21 @@ def make_streams(tmp: Path, messages: int, devices: int) -> list[tuple[str, Path
     return out
 
 
+def pub_lines_argv(port: int, topic: str) -> list[str]:
+    """``mosquitto_pub`` publishing each line of its stdin to ``topic`` (QoS 1, MQTT 5)."""
+    return [
+        "mosquitto_pub",
+        *("-h", "127.0.0.1", "-p", str(port)),
+        *("-q", "1", "-V", "mqttv5", "-t", topic, "-l"),
+    ]
+
+
 def publish_all(broker: Broker, streams: list[tuple[str, Path, int]]) -> float:
     t0 = time.perf_counter()
     procs = []
     for topic, path, _ in streams:
         f = path.open("rb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    "mosquitto_pub",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(broker.port),
-                    "-q",
-                    "1",
-                    "-V",
-                    "mqttv5",
-                    "-t",
-                    topic,
-                    "-l",
-                ],
-                stdin=f,
-            )
-        )
+        procs.append(subprocess.Popen(pub_lines_argv(broker.port, topic), stdin=f))
     for p in procs:
         p.wait()
     return t0
