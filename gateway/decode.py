@@ -180,12 +180,12 @@ def _parse_json(payload: bytes | bytearray) -> Any:
 class ContractDecoder:
     """The contract's topics and payloads (``../shared/contract.md`` section 2).
 
-    Two paths give the same answer: :meth:`_decode_checked` checks everything in the
-    order the module docstring gives and is the one that rejects; the fast path takes
-    only a telemetry message on a topic already seen valid, a JSON object orjson parses,
-    an integer ``ts`` in range and values that need no conversion but int to float, and
-    hands anything else to the checked path (rejections are rare, so parsing such a
-    payload twice costs nothing that matters)."""
+    Two paths give the same answer: :meth:`_decode` (the checked path) checks everything
+    in the order the module docstring gives and is the one that rejects; the fast path
+    (:meth:`_telemetry`) takes only a telemetry message on a topic already seen valid, a
+    JSON object orjson parses, an integer ``ts`` in range and values that need no
+    conversion but int to float, and hands anything else to the checked path (rejections
+    are rare, so parsing such a payload twice costs nothing that matters)."""
 
     __slots__ = ("_system_at", "_telemetry_topics", "site")
 
