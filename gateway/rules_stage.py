@@ -370,9 +370,9 @@ class RulesStage:
             dirty = set(islice(rest, SAVE_DEVICES_MAX))
             more = list(rest)
         try:
-            # incremental: pending timers and active keys, plus the latest values of the
-            # devices that changed since the last save (one row each), so the cost follows
-            # the traffic, not the number of devices
+            # incremental: the pending timers, plus the latest values and active keys of
+            # the devices that changed since the last save (one row each), so the cost
+            # follows the traffic, not the number of devices or of active alarms
             snap = self.engine.snapshot(devices=dirty)
             parts: dict[str, dict[str, Any]] = {
                 f"{DEVICE_STATE_PREFIX}{dev}": data for dev, data in snap.pop("devices").items()
@@ -395,14 +395,14 @@ class RulesStage:
         if more:  # the rest in the next turns; acknowledgements wait for the last
             self.engine.mark_dirty(more)
             self._dirty = True
-            if self._deferred is None and not self._closed:
+            if self._closed:  # shutting down: the rest at once
+                return self.save(force=True)
+            if self._deferred is None:
                 try:
                     loop = asyncio.get_running_loop()
-                except RuntimeError:  # no loop (shutdown): the rest at once
+                except RuntimeError:  # no loop: the rest at once
                     return self.save(force=True)
                 self._deferred = loop.call_later(0, self._save_later)
-            elif self._closed:
-                return self.save(force=True)
             return False
         return True
 
