@@ -29,6 +29,19 @@ def test_nested_telemetry_with_epoch_ms():
     assert isinstance(m.values["zone_temp"], float)
 
 
+def test_small_integers_become_one_shared_float_on_both_paths():
+    # the engine keeps the latest value of every field per device: an integer sent by many
+    # devices is one float object, not one a message
+    a = dec(T, {"ts": NOW, "values": {"sp": 22, "code": 0, "big": 5000, "neg": -3}})
+    b = dec("sitewatch/sc01/hvac/ahu-99/telemetry", {"ts": NOW, "values": {"sp": 22, "code": 0}})
+    c = dec(T, {"ts": "2026-01-01T08:00:00+08:00", "sp": 22})  # the checked path
+    assert isinstance(a, Telemetry) and isinstance(b, Telemetry) and isinstance(c, Telemetry)
+    assert a.values == {"sp": 22.0, "code": 0.0, "big": 5000.0, "neg": -3.0}
+    assert all(type(v) is float for v in a.values.values())
+    assert a.values["sp"] is b.values["sp"] is c.values["sp"]
+    assert a.values["code"] is b.values["code"]
+
+
 def test_flat_telemetry_with_rfc3339_and_without_ts():
     m = dec(T, {"ts": "2026-01-01T08:00:00+08:00", "zone_temp": 21.5})
     assert isinstance(m, Telemetry) and m.ts_ms == NOW
