@@ -251,3 +251,16 @@ def test_a_message_of_several_parts_is_acked_once_every_part_is_durable() -> Non
     assert link.acked == []  # the last part is not stored yet
     sink.on_durable(3)
     assert link.acked == [7]
+
+
+def test_messages_of_one_millisecond_share_one_received_time() -> None:
+    # the engine keeps each device's first and last heard time: one int object a
+    # millisecond for all of them, not one a message
+    p, sink, link, _, _ = make()
+    for mid, dev in enumerate(("a-1", "a-2", "a-3"), start=1):
+        p.on_message(link, msg(f"sitewatch/sc01/hvac/{dev}/telemetry", {"t": 1}, mid))  # type: ignore[arg-type]
+    p.clock.advance(0.001)  # type: ignore[attr-defined]
+    p.on_message(link, msg(T, {"t": 1}, 9))  # type: ignore[arg-type]
+    got = [m.received_ms for _, m in sink.items]
+    assert got[0] is got[1] is got[2]
+    assert got[3] == got[0] + 1
