@@ -64,6 +64,15 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
     eng.dispose()
 
 
+def test_sqlite_connections_keep_a_bounded_page_cache(engine: sa.Engine) -> None:
+    # SQLite's default is 2,000 KiB a connection: the rule engine's device rows filled it
+    from gateway.store.db import SQLITE_CACHE_KIB
+
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+    assert SQLITE_CACHE_KIB < 2000
+
+
 def test_migrate_to_head_and_again(tmp_path: Path) -> None:
     eng = make_engine(f"sqlite:///{tmp_path}/sub/dir/x.db")  # creates the directory
     assert current_revision(eng) is None
