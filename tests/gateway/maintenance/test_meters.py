@@ -182,16 +182,19 @@ def test_each_device_id_and_field_is_kept_once_whatever_copies_arrive(tmp_path: 
     again = Meters(eng, ZoneInfo("UTC"), trend_fields=["filter_dp"])
     again.load()
     again.observe(dev(), 60, t0 + 3 * 60_000, {"fan": True, "filter_dp": 103.0})  # reads the day
+    again.observe(dev(), 60, t0 - 60_000, {"filter_dp": 99.0})  # late: a row kept apart
     for mt in (m, again):
-        ids = {id(k[0]) for k in mt._days}
-        ids |= {id(k) for k in mt._by_device}
+        ids = {id(k) for k in mt._closed} | {id(k) for k in mt._by_device}
         assert len(ids) == 1
-        assert len({id(k[1]) for k in mt._days if k[1] == "filter_dp"}) == 1
+        rec = mt._by_device[dev()]
+        names = [n for n, _ in rec[0].entries] + [*mt._closed.get(dev(), [])[::5]]
+        assert len({id(n) for n in names if n == "filter_dp"}) == 1
         assert mt.has_days(dev(), "filter_dp") and mt.has_days(dev(), "starts")
         assert not mt.has_days(dev(), "zone_temp") and not mt.has_days("fcu-2", "filter_dp")
     assert again.value(dev(), "fan_hours") == 3 / 60 and again.value(dev(), "starts") == 0
     assert [(d, r.n, r.total) for d, r in again.daily(dev(), "filter_dp")] == [
-        ("2026-01-01", 4, 406.0)
+        ("2025-12-31", 1, 99.0),
+        ("2026-01-01", 4, 406.0),
     ]
     eng.dispose()
 
@@ -237,7 +240,11 @@ def test_a_meters_day_rows_are_the_meter_itself_and_a_day_closed_before_a_save_i
     for k in (-3, -2, -1, 1, 2):  # 23:57 .. 23:59 (fan on), then 00:01, 00:02
         m.observe("fcu-1", 60, midnight + k * 60_000, {"fan": k != 1})
     day1, day2 = m.local_day(midnight - 1), m.local_day(midnight)
-    assert m._days == {}  # no Day object for the meters: they are their own rows
+    # no row object for the meters: they are their own rows; day1's rows, closed before
+    # a save, are kept apart (five items a row in the device's one list)
+    assert list(m._closed) == ["fcu-1"]
+    assert m._closed["fcu-1"][::5] == ["fan_hours", "starts"]
+    assert m._closed["fcu-1"][1::5] == [day1, day1]
     # 23:57-23:59, then 23:59-00:01 credited 1.5 min (the interval x STEP_SLACK), then off
     expect_hours = [(day1, 2 / 60), (day2, 3.5 / 60)]
     expect_starts = [(day1, 0.0), (day2, 1.0)]  # off at 00:01, on again at 00:02
@@ -270,7 +277,7 @@ def test_a_devices_meters_are_one_record_shared_names_no_spare_room(tmp_path: Pa
         for d in ("a", "b"):
             m.observe(d, 60, t0 + k * 60_000, {"fan": k != 1})
     a, b = m._by_device["a"], m._by_device["b"]
-    assert a[0] == ("fan_hours", "starts") and a[0] is b[0]
+    assert a[0].entries == (("fan_hours", False), ("starts", False)) and a[0] is b[0]
     assert sys.getsizeof(a) == sys.getsizeof([None] * len(a))  # no spare room
     assert m.of("a") == {"fan_hours": round(1 / 60, 3), "starts": 1.0}
     assert m.taken("a") == t0 + 2 * 60_000 and m.taken("c") == -1  # meters' last reading
@@ -281,4 +288,88 @@ def test_a_devices_meters_are_one_record_shared_names_no_spare_room(tmp_path: Pa
     again.load()
     assert again.of("a") == m.of("a") and again.value("b", "starts") == 1.0
     assert again.value("a", "on_hours") is None and again.value("zz", "starts") is None
+    eng.dispose()
+
+
+def test_a_trend_fields_running_day_is_in_the_record_and_other_days_are_added_to(
+    tmp_path: Path,
+) -> None:
+    """A trend field's running day is four items of the device's record (no row object);
+    a day closed by a reading of a new day before the save, and an earlier day a late
+    reading adds to (read from the store if saved), are kept apart until the save; after
+    a restart the stored rows of the day are added to, not replaced."""
+    import sys
+    from zoneinfo import ZoneInfo
+
+    eng = make_engine(f"sqlite:///{tmp_path}/m.db")
+    migrate(eng)
+    midnight = int(T0 * 1000) // 86_400_000 * 86_400_000 + 86_400_000  # UTC
+    utc = ZoneInfo("UTC")
+    day1, day2 = "2026-01-01", "2026-01-02"
+
+    def rows(mt: Meters, dev: str = "fcu-1") -> list[tuple[str, int, float]]:
+        return [(d, r.n, r.total) for d, r in mt.daily(dev, "filter_dp")]
+
+    m = Meters(eng, utc, trend_fields=["filter_dp"])
+    m.observe("fcu-1", 60, midnight - 120_000, {"fan": True, "filter_dp": 10.0})
+    m.observe("fcu-1", 60, midnight - 60_000, {"fan": True, "filter_dp": 20.0})
+    m.observe("fcu-2", 60, midnight - 60_000, {"filter_dp": 5.0})
+    rec = m._by_device["fcu-1"]
+    assert [n for n, _ in rec[0].entries] == ["fan_hours", "starts", "filter_dp"]
+    assert rec[-4:] == [30.0, 2, 20.0, day1] and m._closed == {}
+    assert sys.getsizeof(rec) == sys.getsizeof([None] * 16)  # 4 + 3 entries, no spare room
+    m.observe("fcu-1", 60, midnight + 60_000, {"fan": True, "filter_dp": 30.0})  # day 2
+    assert m._closed["fcu-1"][::5] == ["fan_hours", "starts", "filter_dp"]
+    m.observe("fcu-1", 60, midnight - 30_000, {"filter_dp": 40.0})  # late: day 1's row
+    assert rows(m) == [(day1, 3, 70.0), (day2, 1, 30.0)]
+    assert m.daily("fcu-1", "filter_dp")[0][1].last == 40.0
+    # fcu-1: 2 meters, their rows of days 1 and 2, filter_dp's of days 1 and 2; fcu-2: 1
+    assert m.save(midnight + 120_000) == 2 + 2 * 2 + 2 + 1
+    assert m._closed == {} and m.save(midnight + 120_000) == 0
+    m.observe("fcu-1", 60, midnight - 15_000, {"filter_dp": 50.0})  # late, day 1 saved
+    assert rows(m) == [(day1, 4, 120.0), (day2, 1, 30.0)]
+    assert m.save(midnight + 180_000) == 1
+    again = Meters(eng, utc, trend_fields=["filter_dp"])
+    again.load()
+    assert rows(again) == [(day1, 4, 120.0), (day2, 1, 30.0)]
+    again.observe("fcu-1", 60, midnight + 120_000, {"filter_dp": 60.0})  # reads day 2
+    assert rows(again) == [(day1, 4, 120.0), (day2, 2, 90.0)]
+    # fcu-2 has no day-2 row; a reading of day 2 starts one, day 1's stays as stored
+    again.observe("fcu-2", 60, midnight + 120_000, {"filter_dp": 7.0})
+    assert rows(again, "fcu-2") == [(day1, 1, 5.0), (day2, 1, 7.0)]
+    assert again.has_days("fcu-2", "filter_dp") and not again.has_days("fcu-3", "filter_dp")
+    assert again.save(midnight + 180_000) == 2
+    third = Meters(eng, utc, trend_fields=["filter_dp"])
+    third.load()
+    assert rows(third) == [(day1, 4, 120.0), (day2, 2, 90.0)]
+    assert rows(third, "fcu-2") == [(day1, 1, 5.0), (day2, 1, 7.0)]
+    eng.dispose()
+
+
+def test_a_field_new_to_the_trends_adds_to_its_stored_rows(tmp_path: Path) -> None:
+    """A plan on a new trend field mid-day: the field's stored rows of the day are read
+    (the day had been read before without them) and added to; the rows running already
+    are kept as they are."""
+    from zoneinfo import ZoneInfo
+
+    eng = make_engine(f"sqlite:///{tmp_path}/m.db")
+    migrate(eng)
+    t0 = int(T0 * 1000) + 3_600_000
+    utc = ZoneInfo("UTC")
+    first = Meters(eng, utc, trend_fields=["a", "b"])
+    first.observe("d", 60, t0, {"a": 1.0, "b": 10.0})
+    first.save(t0)
+    m = Meters(eng, utc, trend_fields=["b"])  # a plan on "a" is not there (yet)
+    m.load()
+    m.observe("d", 60, t0 + 60_000, {"a": 2.0, "b": 20.0})  # reads the day's rows of "b"
+    m.save(t0 + 60_000)
+    m.observe("d", 60, t0 + 120_000, {"a": 3.0, "b": 30.0})
+    m.trend_fields = {"a", "b"}
+    m.observe("d", 60, t0 + 180_000, {"a": 4.0, "b": 40.0})
+    assert [(r.n, r.total) for _, r in m.daily("d", "a")] == [(2, 5.0)]  # stored 1 + 4
+    assert [(r.n, r.total) for _, r in m.daily("d", "b")] == [(4, 100.0)]
+    m.save(t0 + 180_000)
+    again = Meters(eng, utc, trend_fields=["a", "b"])
+    assert [(r.n, r.total) for _, r in again.daily("d", "a")] == [(2, 5.0)]
+    assert [(r.n, r.total) for _, r in again.daily("d", "b")] == [(4, 100.0)]
     eng.dispose()
