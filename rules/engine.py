@@ -76,11 +76,12 @@ class RuleEngine(OfflineJudge, EngineState):
         if dev.offline_on:  # an offline alarm of the device is active: it speaks again
             self._offline_heard(dev, ts, hits)
         late = dev.update(t.values, ts)
-        if dev.stats:
-            dev.stats.clear()  # windowed figures are per reading
-        prof = dev.profile
+        prof = dev.kind
         hwin = prof.hist_win
-        if hwin:
+        if hwin:  # (only a device with windows has windowed figures)
+            stats = dev.extras.stats
+            if stats:
+                stats.clear()  # windowed figures are per reading
             for f, x in t.values.items():
                 if f in hwin:
                     dev.add_history(f, ts, x)
@@ -121,19 +122,20 @@ class RuleEngine(OfflineJudge, EngineState):
         if dev.offline_on:
             self._offline_heard(dev, ts, hits)
         dev.saw(ts)
+        k = dev.kind
         for r in self._event_clear.get(e.type, ()):
-            if not r.applies_to(dev.system, dev.type):
+            if not r.applies_to(k.system, k.type):
                 continue
-            pts = dev.ev.get(r.index)
+            pts = dev.extras.ev.get(r.index)
             if not pts:
                 continue
             for p, st in list(pts.items()):
                 if st.active and (e.point is None or p == e.point) and ts >= st.since:
                     self._clear(st, ts, hits)
         for r in self._event_raise.get(e.type, ()):
-            if not r.applies_to(dev.system, dev.type):
+            if not r.applies_to(k.system, k.type):
                 continue
-            pts = dev.ev.get(r.index)
+            pts = dev.extras.ev.get(r.index)
             est = None if pts is None else pts.get(e.point)
             if est is not None and (est.active or ts < est.last_ts):
                 continue  # a repeat, or an event older than the last clear
@@ -198,7 +200,7 @@ class RuleEngine(OfflineJudge, EngineState):
         dev = self._devices.get(device)
         if r is None or dev is None or not r.spec.clears_on_ack:
             return []
-        st = dev.ev.get(r.index, {}).get(point)
+        st = dev.extras.ev.get(r.index, {}).get(point)
         if st is None or not st.active:
             return []
         hits: list[RuleHit] = []
@@ -252,7 +254,7 @@ class RuleEngine(OfflineJudge, EngineState):
     def _event_clear_by_values(
         self, r: Rule, dev: EngineDevice, ts: int, hits: list[RuleHit]
     ) -> None:
-        pts = dev.ev.get(r.index)
+        pts = dev.extras.ev.get(r.index)
         if not pts or r.clear is None:
             return
         if r.clear.fn(dev.values, dev) is not True:

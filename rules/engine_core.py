@@ -18,20 +18,20 @@ two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
 * **Known intervals.** A device's reporting interval is known when the site file gives it,
   or once it is learned: a device the site file does not name is *learning* until
   :data:`LEARN_READINGS` readings (telemetry or events, at distinct gateway times) have
-  arrived, and its interval is then the median gap between them (saved with the device's
-  state, so a restart does not learn it again). Only devices with a known
-  interval can be judged offline (by silence or by an ``offline`` status): a flood of
-  made-up ids registers devices but raises no offline alarm.
+  arrived, and its interval is then the median gap between them, to the whole second
+  (saved with the device's state, so a restart does not learn it again). Only devices
+  with a known interval can be judged offline (by silence or by an ``offline`` status):
+  a flood of made-up ids registers devices but raises no offline alarm.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from statistics import median
 from typing import Any
 
-from rules.devices import DEFAULT_INTERVAL_S, DeviceState
+from rules.devices import DEFAULT_INTERVAL_S, DeviceState, Kind
 from rules.engine_device import EMPTY, EngineDevice, HitValue, KeyState, Profile
 from rules.model import Event, RuleHit, Status, Telemetry
 from rules.pack_model import Rule, RulePack
@@ -43,9 +43,12 @@ LEARN_READINGS = 3
 MIN_LEARNED_INTERVAL_S = 1.0
 """A learned interval is never shorter than this (a burst is not a rhythm)."""
 OFFLINE_SHARED_MAX = 4096
-"""(system, type, interval) whose profile (rules, windows, offline rules and timeouts) is
-shared by their devices (learned intervals vary: past this many, a device gets a profile
-of its own, over the same shared index)."""
+"""(site, system, type, site file or not, interval) whose profile (those, rules, windows,
+offline rules and timeouts) is shared by their devices (past this many, a device gets a
+profile of its own, over the same shared index). Learned intervals are whole seconds, so
+that devices of one rhythm share one: to the millisecond, 30,000 devices of one rhythm
+whose gaps jittered by +-200 ms made ~790 profiles (~70 bytes a device more), by +-3 s
+4,096 and then one each (~200 bytes a device more)."""
 
 
 class EngineCore:
@@ -87,6 +90,16 @@ class EngineCore:
         # (a tuple, replaced at each reading: a list each was ~40 bytes more a device, and
         # at 100,000 devices that sent a message or two, most are learning)
         self._learning: dict[str, tuple[int, ...]] = {}
+        # its most entries since it was last made anew: a dict does not shrink as entries
+        # are taken out (after 100,000 devices learned, an empty one kept ~2 MB)
+        self._learning_peak = 0
+        # display names the site file gives (device id -> name; a device without one is
+        # called by its id): one dict for all, read through the devices' profiles
+        self._names: dict[str, str] = {}
+        # site devices never heard from -> gateway time their silence counts from (set at
+        # the first silence judgement, dropped at the end of one once heard:
+        # ``rules.engine_offline``; a slot each of the devices was 8 bytes a device)
+        self._silent_since: dict[str, int] = {}
         # per (system, type): the field index, the history windows, the rules-by-fields
         # cache and the derived values, shared by every device of that system and type (not
         # one of each a device)
@@ -99,9 +112,9 @@ class EngineCore:
                 tuple[Any, ...],
             ],
         ] = {}
-        # per (system, type, interval): the profile of its devices (the above, and the
-        # offline rules that judge them, with timeouts)
-        self._profiles: dict[tuple[str, str | None, float], Profile] = {}
+        # per (site, system, type, site file or not, interval): the profile of its devices
+        # (those, the above, and the offline rules that judge them, with timeouts)
+        self._profiles: dict[tuple[str, str, str | None, bool, float], Profile] = {}
         for d in site.devices:
             self._add_device(d.id, site.site, d.system, d.zone)
 
@@ -139,7 +152,7 @@ class EngineCore:
                     m.zone = pd.zone or dev.zone  # type: ignore[union-attr]
             else:
                 m.zone = dev.zone  # type: ignore[union-attr]
-        elif dev.zone is None and not dev.in_site_file:
+        elif dev.zone is None and not dev.kind.in_site_file:
             # registered by a message without a zone (a status, an adapter's LWT): the
             # first message that names one places it
             dev.zone = m.zone  # type: ignore[union-attr]
@@ -152,36 +165,52 @@ class EngineCore:
     def _add_device(self, did: str, site: str, system: str, zone: str | None) -> EngineDevice:
         sd = self.site.device(did)
         if sd is not None:
-            dev = EngineDevice(
-                did,
-                site,
-                sd.system,
-                sd.zone,
-                sd.type,
-                sd.display_name,
-                sd.interval_s,
-                in_site_file=True,
-            )
+            if sd.name is not None and sd.name != did:
+                self._names[did] = sd.name
+            prof = self._profile_for(site, sd.system, sd.type, True, sd.interval_s, ())
+            dev = EngineDevice(did, prof, sd.zone)
         else:
-            dev = EngineDevice(did, site, system, zone, None, None, DEFAULT_INTERVAL_S)
-            self._learning[did] = ()
-        self._fit(dev)
+            prof = self._profile_for(site, system, None, False, DEFAULT_INTERVAL_S, ())
+            dev = EngineDevice(did, prof, zone)
+            learning = self._learning
+            learning[did] = ()
+            if len(learning) > self._learning_peak:
+                self._learning_peak = len(learning)
         self._devices[did] = dev
         self._next_silence = 0
         return dev
 
-    def _fit(self, dev: EngineDevice) -> None:
-        """Give ``dev`` the rules of its system and type: the field index, the history
-        windows, the derived values, and its offline rules (a key kept from before, with
-        its alarm, where the rule still applies; an active one of a rule that no longer
-        applies is kept, and its rule judges the device, until it clears; keys are made
-        when they first raise: :meth:`EngineDevice.offline_key`)."""
-        idx = self._index_cache.get((dev.system, dev.type))
+    def _fit(self, dev: EngineDevice, dtype: str | None) -> None:
+        """Give ``dev`` (now of type ``dtype``) the rules of its system and type: the field
+        index, the history windows, the derived values, and its offline rules (a key kept
+        from before, with its alarm, where the rule still applies; an active one of a rule
+        that no longer applies is kept, and its rule judges the device, until it clears;
+        keys are made when they first raise: :meth:`EngineDevice.offline_key`)."""
+        k = dev.kind
+        kept: dict[int, KeyState] = {}
+        extra: set[int] = set()
+        for i, st in dev.off.items():
+            if st.rule.applies_to(k.system, dtype):
+                kept[i] = st
+            elif st.active:
+                kept[i] = st
+                extra.add(i)
+        dev.off = kept or EMPTY
+        dev.kind = self._profile_for(k.site, k.system, dtype, k.in_site_file, k.interval_s, extra)
+
+    def _index_for(
+        self, system: str, dtype: str | None
+    ) -> tuple[
+        dict[str, tuple[Rule, ...]], dict[str, int], dict[tuple[str, ...], Any], tuple[Any, ...]
+    ]:
+        """The field index, history windows, rules-by-fields cache and derived values of
+        ``system`` and ``dtype`` (made the first time)."""
+        idx = self._index_cache.get((system, dtype))
         if idx is None:
             index: dict[str, list[Rule]] = {}
             hist: dict[str, int] = {}
             for r in self.pack.rules:
-                if not r.applies_to(dev.system, dev.type):
+                if not r.applies_to(system, dtype):
                     continue
                 fields = (
                     r.fields
@@ -193,39 +222,39 @@ class EngineCore:
                 for f, w in r.history.items():
                     hist[f] = max(hist.get(f, 0), w)
             for x in self.pack.derived:
-                if x.applies_to(dev.system, dev.type):
+                if x.applies_to(system, dtype):
                     for f, w in x.history.items():
                         hist[f] = max(hist.get(f, 0), w)
-            derived = tuple(x for x in self.pack.derived if x.applies_to(dev.system, dev.type))
+            derived = tuple(x for x in self.pack.derived if x.applies_to(system, dtype))
             idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {}, derived)
-            self._index_cache[(dev.system, dev.type)] = idx
-        kept: dict[int, KeyState] = {}
-        extra: set[int] = set()
-        for i, st in dev.off.items():
-            if st.rule.applies_to(dev.system, dev.type):
-                kept[i] = st
-            elif st.active:
-                kept[i] = st
-                extra.add(i)
-        dev.off = kept or EMPTY
-        dev.profile = self._profile_for(dev, extra)
+            self._index_cache[(system, dtype)] = idx
+        return idx
 
-    def _profile_for(self, dev: EngineDevice, extra: set[int]) -> Profile:
-        """The profile of ``dev``'s system, type and interval: its rules (from the index
-        cache) and the offline rules that judge it (those of its system and type, and the
-        rules of index in ``extra``: a profile of its own then), each with its timeout
-        (ms) at ``dev``'s interval."""
-        key = (dev.system, dev.type, dev.interval_s)
+    def _profile_for(
+        self,
+        site: str,
+        system: str,
+        dtype: str | None,
+        in_site_file: bool,
+        interval_s: float,
+        extra: Collection[int],
+    ) -> Profile:
+        """The profile of the devices of ``site``, ``system``, ``dtype``, named in the site
+        file or not, at ``interval_s``: their rules (from the index cache) and the offline
+        rules that judge them (those of the system and type, and the rules of index in
+        ``extra``: a profile of its own then), each with its timeout (ms) at the interval."""
+        key = (site, system, dtype, in_site_file, interval_s)
         if not extra:
             got = self._profiles.get(key)
             if got is not None:
                 return got
         offline = tuple(
-            (r, max(int(r.offline_factor * dev.interval_s * 1000), r.offline_min_ms))
+            (r, max(int(r.offline_factor * interval_s * 1000), r.offline_min_ms))
             for r in self._offline_rules
-            if r.index in extra or r.applies_to(dev.system, dev.type)
+            if r.index in extra or r.applies_to(system, dtype)
         )
-        prof = Profile(*self._index_cache[(dev.system, dev.type)], offline)
+        kind = Kind(site, system, dtype, in_site_file, interval_s, self._names)
+        prof = Profile(kind, *self._index_for(system, dtype), offline)
         if not extra and len(self._profiles) < OFFLINE_SHARED_MAX:
             self._profiles[key] = prof
         return prof
@@ -264,13 +293,14 @@ class EngineCore:
     def _assign(
         self, dev: EngineDevice, zone: str, dtype: str, name: str, interval_s: float
     ) -> None:
-        dev.in_site_file = True
-        dev.name = name
+        if name != dev.id:
+            self._names[dev.id] = name
+        else:
+            self._names.pop(dev.id, None)
         dev.zone = zone
-        if dev.type != dtype:
-            dev.type = dtype
-            self._fit(dev)
-        self._know_interval(dev, interval_s)
+        if dev.kind.type != dtype:
+            self._fit(dev, dtype)
+        self._know_interval(dev, interval_s, in_site_file=True)
         keys = list(dev.off.values())
         keys.extend(dev.states.values())
         for st in keys:
@@ -295,15 +325,23 @@ class EngineCore:
             self._learning[dev.id] = seen
             return
         gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
-        self._know_interval(dev, max(MIN_LEARNED_INTERVAL_S, median(gaps) / 1000))
+        self._know_interval(dev, learned_interval(median(gaps) / 1000))
 
-    def _know_interval(self, dev: EngineDevice, interval_s: float) -> None:
-        """``dev``'s interval is ``interval_s`` from now on: offline timeouts follow it."""
-        self._learning.pop(dev.id, None)
+    def _know_interval(
+        self, dev: EngineDevice, interval_s: float, in_site_file: bool | None = None
+    ) -> None:
+        """``dev``'s interval is ``interval_s`` from now on (and, if given, whether the site
+        file names it): offline timeouts follow it."""
+        learning = self._learning
+        if learning.pop(dev.id, None) is not None and len(learning) < self._learning_peak // 4:
+            self._learning = dict(learning)  # most have learned: a table of their size
+            self._learning_peak = len(learning)
         self._dirty.add(dev.id)  # saved with the device: not learned again after a restart
-        dev.interval_s = interval_s
-        extra = {r.index for r, _t in dev.profile.offline if not r.applies_to(dev.system, dev.type)}
-        dev.profile = self._profile_for(dev, extra)
+        k = dev.kind
+        extra = {r.index for r, _t in k.offline if not r.applies_to(k.system, k.type)}
+        if in_site_file is None:
+            in_site_file = k.in_site_file
+        dev.kind = self._profile_for(k.site, k.system, k.type, in_site_file, interval_s, extra)
         self._next_silence = 0
 
     def _derive(self, dev: EngineDevice, fields: tuple[str, ...], ts: int) -> tuple[str, ...]:
@@ -311,7 +349,7 @@ class EngineCore:
         ``ts``), keep them on the device like sent fields; the fields, plus those."""
         out = list(fields)
         changed = set(fields)
-        prof = dev.profile
+        prof = dev.kind
         for x in prof.derived:
             if changed.isdisjoint(x.fields):
                 continue
@@ -331,7 +369,7 @@ class EngineCore:
     def _rules_for(self, dev: EngineDevice, fields: tuple[str, ...]) -> tuple[Rule, ...]:
         seen: set[int] = set()
         out: list[Rule] = []
-        index = dev.profile.index
+        index = dev.kind.index
         for f in fields:
             for r in index.get(f, ()):
                 if r.index not in seen:
@@ -378,20 +416,21 @@ class EngineCore:
 
     def _context(self, st: KeyState, extra: dict[str, Any] | None) -> dict[str, Any]:
         dev, r = st.dev, st.rule
+        k = dev.kind
         ctx: dict[str, Any] = dict(dev.values)
         if extra:
             ctx.update(extra)
         ctx.update(
             device=dev.id,
             device_name=dev.name,
-            device_type=dev.type,
+            device_type=k.type,
             zone=st.zone,
             point=st.point or "",
-            site=dev.site,
-            system=dev.system,
+            site=k.site,
+            system=k.system,
             rule=r.id,
-            priority=r.spec.priority_for(dev.system),
-            interval_s=dev.interval_s,
+            priority=r.spec.priority_for(k.system),
+            interval_s=k.interval_s,
         )
         return ctx
 
@@ -406,10 +445,11 @@ class EngineCore:
         message_zh: str = "",
     ) -> RuleHit:
         dev = st.dev
+        k = dev.kind
         return RuleHit(
             rule=st.rule.id,
-            site=dev.site,
-            system=dev.system,
+            site=k.site,
+            system=k.system,
             device=dev.id,
             point=st.point,
             active=active,
@@ -491,6 +531,13 @@ class EngineCore:
                 if isinstance(x, bool | int | float | str):
                     out[k] = x
         return out
+
+
+def learned_interval(median_gap_s: float) -> float:
+    """The interval learned from a median gap (seconds): to the whole second (devices of one
+    rhythm then share a profile: see :data:`OFFLINE_SHARED_MAX`), at least
+    :data:`MIN_LEARNED_INTERVAL_S`."""
+    return max(MIN_LEARNED_INTERVAL_S, float(round(median_gap_s)))
 
 
 def _rounded(x: Any) -> Any:

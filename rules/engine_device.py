@@ -6,12 +6,15 @@ device (from the site file, on its first message, or from a restored snapshot) a
 (an ``offline`` rule's: the first time it raises; or when a snapshot names it); both live
 as long as the engine.
 
-* **Shared until written.** What every device of one system, type and interval has alike
-  (its rules by field, history windows, derived values, ``offline`` rules with their
-  timeouts) is one :class:`Profile` shared by those devices; a device's own tables of
-  keys and history start as one shared empty dict (:data:`EMPTY`, never written) and
-  get a dict of their own with their first entry (:meth:`EngineDevice.own_states` and
-  the like): at 100,000 devices an empty dict each, or an offline key each, is ~6-30 MB.
+* **Shared until written.** What every device of one site, system, type and interval has
+  alike (those, whether the site file names it, its rules by field, history windows,
+  derived values, ``offline`` rules with their timeouts) is one :class:`Profile` (a
+  :class:`rules.devices.Kind`) shared by those devices; a device's own tables of keys
+  start as one shared empty dict (:data:`EMPTY`, never written) and get a dict of their
+  own with their first entry (:meth:`EngineDevice.own_states` and the like): at 100,000
+  devices an empty dict each, or an offline key each, is ~6-30 MB. What few devices keep
+  (history, windowed figures, event rules' keys) is in one :class:`Extras`, shared
+  (:data:`NO_EXTRAS`, never written) until the device has any.
 
 * **Latest value of every field.** The engine keeps, per device, the latest value of every
   field with its timestamp (:class:`rules.devices.DeviceState`, which this extends); a
@@ -24,7 +27,7 @@ as long as the engine.
   samples answer ``avg``, ``changes`` and ``reversals`` (:meth:`EngineDevice.window_stat`).
 * **Derived fields.** The pack's ``derive:`` values (an air handler's operating mode from
   its valves and damper) are computed by the engine for each reading and kept here like
-  any field the device sent (``profile.derived`` lists the ones that apply to the device).
+  any field the device sent (``kind.derived`` lists the ones that apply to the device).
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from typing import Any
 
-from rules.devices import DeviceState
+from rules.devices import DeviceState, Kind
 from rules.pack_model import Rule
 
 _NUMERIC = (int, float)
-#: the shared empty ``hist_ts``/``hist_val``/``stats``/``states``/``ev``/``off`` of a device
-#: that has none yet: never written (the methods below give the device a dict of its own
-#: first; tests/rules/conftest.py checks it stays empty)
+#: the shared empty ``states``/``off`` of a device, and ``hist``/``stats``/``ev`` of its
+#: :class:`Extras`, that has none yet: never written (the methods below give the device a
+#: dict of its own first; tests/rules/conftest.py checks it stays empty)
 EMPTY: dict[Any, Any] = {}
 HitValue = float | bool | str
 
@@ -80,9 +83,9 @@ class KeyState:
         return (self.rule.id, self.dev.id, self.point)
 
 
-class Profile:
-    """What the rules keep alike for the devices of one system, type and interval (one
-    object they all point to: five references a device were 32 bytes more each):
+class Profile(Kind):
+    """What the devices of one site, system, type and interval have alike (one object
+    they all point to: their :class:`rules.devices.Kind`, and what the rules keep alike):
     ``index`` (field -> the rules that read it), ``hist_win`` (field -> the longest window
     a rule looks back), ``cache`` (the fields of a reading -> its rules; shared by the
     system and type), ``derived`` (the pack's derived values that apply) and ``offline``
@@ -93,12 +96,16 @@ class Profile:
 
     def __init__(
         self,
+        kind: Kind,
         index: dict[str, tuple[Rule, ...]],
         hist_win: dict[str, int],
         cache: dict[tuple[str, ...], tuple[Rule, ...]],
         derived: tuple[Any, ...],
         offline: tuple[tuple[Rule, int], ...],
     ) -> None:
+        Kind.__init__(
+            self, kind.site, kind.system, kind.type, kind.in_site_file, kind.interval_s, kind.names
+        )
         self.index = index
         self.hist_win = hist_win
         self.cache = cache
@@ -106,48 +113,52 @@ class Profile:
         self.offline = offline
 
 
-class EngineDevice(DeviceState):
-    """A device's shared state (``rules.devices``) plus what the rules keep per device."""
+class Extras:
+    """What few devices keep (a device with none points to :data:`NO_EXTRAS`): ``hist``
+    (field -> its samples' device times and values, for the fields a window reads),
+    ``stats`` (:meth:`EngineDevice.window_stat`'s figures of this reading; the engine
+    clears it at the next) and ``ev`` (event rules' keys: rule index -> point -> key).
+    As four slots of every device (history in two dicts) they were 32 bytes a device;
+    one object is 56 bytes for the few that have any."""
 
-    __slots__ = (
-        "hist_ts",
-        "hist_val",
-        "profile",
-        "states",
-        "ev",
-        "off",
-        "silent_since",
-        "stats",
-        "offline_on",
-    )
+    __slots__ = ("hist", "stats", "ev")
 
-    def __init__(
-        self,
-        did: str,
-        site: str,
-        system: str,
-        zone: str | None,
-        dtype: str | None,
-        name: str | None,
-        interval_s: float,
-        in_site_file: bool = False,
-    ):
-        DeviceState.__init__(self, did, site, system, zone, dtype, name, interval_s, in_site_file)
-        # EMPTY until the first sample or figure (most devices never keep one): an empty
-        # dict each is 64 bytes, three of them ~1.8 MB at 10,000 devices
-        self.hist_ts: dict[str, list[int]] = EMPTY
-        self.hist_val: dict[str, list[float]] = EMPTY
-        # its rules, history windows, derived values and offline rules (the engine gives
-        # it the profile of its system, type and interval)
-        self.profile = Profile({}, {}, {}, (), ())
-        self.states: dict[int, KeyState] = EMPTY  # telemetry rules by rule index
-        # event rules: rule index -> point -> state
-        self.ev: dict[int, dict[str | None, KeyState]] = EMPTY
-        self.off: dict[int, KeyState] = EMPTY  # its offline keys made so far, by rule index
-        self.silent_since: int | None = None  # never heard from: silence counted from here
-        # window_stat's figures of this reading (the engine clears it once it has any)
+    def __init__(self) -> None:
+        self.hist: dict[str, tuple[list[int], list[float]]] = EMPTY
         self.stats: dict[tuple[str, int, str], float | None] = EMPTY
+        self.ev: dict[int, dict[str | None, KeyState]] = EMPTY
+
+
+#: the extras of every device that has none: never written (:meth:`EngineDevice.own_extras`
+#: gives a device extras of its own first; tests/rules/conftest.py checks)
+NO_EXTRAS = Extras()
+
+
+class EngineDevice(DeviceState):
+    """A device's shared state (``rules.devices``) plus what the rules keep per device.
+
+    13 slots with :class:`rules.devices.DeviceState`'s, 136 bytes a device (there were
+    24, 224 bytes, and a learned interval's float of 24 more): what a group of devices has
+    alike is in its :class:`Profile`, what few devices keep in :class:`Extras`, and the
+    time a never-heard site device's silence counts from in the engine
+    (``rules.engine_offline``)."""
+
+    __slots__ = ("states", "off", "offline_on", "extras")
+    kind: Profile  # its rules, history windows, derived values and offline rules
+
+    def __init__(self, did: str, profile: Profile, zone: str | None):
+        DeviceState.__init__(self, did, profile, zone)
+        self.states: dict[int, KeyState] = EMPTY  # telemetry rules by rule index
+        self.off: dict[int, KeyState] = EMPTY  # its offline keys made so far, by rule index
         self.offline_on = 0  # how many of its offline keys are active (a message clears them)
+        self.extras = NO_EXTRAS  # history, windowed figures, event keys: none yet
+
+    def own_extras(self) -> Extras:
+        """``extras``, of the device's own (to write into)."""
+        x = self.extras
+        if x is NO_EXTRAS:
+            x = self.extras = Extras()
+        return x
 
     def own_states(self) -> dict[int, KeyState]:
         """``states``, a dict of the device's own (to write into)."""
@@ -156,10 +167,11 @@ class EngineDevice(DeviceState):
         return self.states
 
     def own_ev(self) -> dict[int, dict[str | None, KeyState]]:
-        """``ev``, a dict of the device's own (to write into)."""
-        if self.ev is EMPTY:
-            self.ev = {}
-        return self.ev
+        """``extras.ev``, a dict of the device's own (to write into)."""
+        x = self.own_extras()
+        if x.ev is EMPTY:
+            x.ev = {}
+        return x.ev
 
     def offline_key(self, rule: Rule) -> KeyState:
         """The device's key of the ``offline`` rule ``rule`` (made the first time)."""
@@ -172,15 +184,16 @@ class EngineDevice(DeviceState):
 
     def change(self, field: str, window_ms: int, per_minute: bool) -> float | None:
         """Change of ``field`` over the last ``window_ms`` (per minute if asked)."""
-        hts = self.hist_ts.get(field)
+        h = self.extras.hist.get(field)
         latest = self.values.get(field)
-        if not hts or latest is None or latest.__class__ not in _NUMERIC:
+        if h is None or latest is None or latest.__class__ not in _NUMERIC:
             return None
+        hts = h[0]
         latest_ts: int = self.ts_of(field)  # type: ignore[assignment]
         i = bisect_right(hts, latest_ts - window_ms) - 1
         if i < 0:
             return None
-        ref_ts, ref = hts[i], self.hist_val[field][i]
+        ref_ts, ref = hts[i], h[1][i]
         delta = float(latest - ref)
         if not per_minute:
             return delta
@@ -193,19 +206,19 @@ class EngineDevice(DeviceState):
         ``field`` over the last ``window_ms`` before its latest value. Kept until the
         device's next reading (several rules read the same average)."""
         key = (field, window_ms, kind)
-        stats = self.stats
+        stats = self.extras.stats
         if key in stats:
             return stats[key]
         if stats is EMPTY:
-            stats = self.stats = {}
+            stats = self.own_extras().stats = {}
         r = stats[key] = self._window_stat(field, window_ms, kind)
         return r
 
     def _window_stat(self, field: str, window_ms: int, kind: str) -> float | None:
-        hts = self.hist_ts.get(field)
-        if not hts:
+        h = self.extras.hist.get(field)
+        if h is None:
             return None
-        hv = self.hist_val[field]
+        hts, hv = h
         latest_ts = self.ts_of(field)
         if latest_ts is None:
             latest_ts = hts[-1]
@@ -232,10 +245,15 @@ class EngineDevice(DeviceState):
     def add_history(self, field: str, ts: int, value: Any) -> None:
         if value.__class__ not in _NUMERIC:
             return
-        if self.hist_ts is EMPTY:
-            self.hist_ts, self.hist_val = {}, {}
-        hts = self.hist_ts.setdefault(field, [])
-        hv = self.hist_val.setdefault(field, [])
+        x = self.extras
+        h = x.hist.get(field)
+        if h is None:
+            if x is NO_EXTRAS:
+                x = self.own_extras()
+            if x.hist is EMPTY:
+                x.hist = {}
+            h = x.hist[field] = ([], [])
+        hts, hv = h
         if not hts or ts >= hts[-1]:
             if hts and ts == hts[-1]:
                 hv[-1] = value
@@ -249,7 +267,7 @@ class EngineDevice(DeviceState):
                 return
             insort(hts, ts)
             hv.insert(i, value)
-        cutoff = hts[-1] - self.profile.hist_win[field]
+        cutoff = hts[-1] - self.kind.hist_win[field]
         j = bisect_right(hts, cutoff) - 1  # keep one sample at or before the window start
         if j > 0:
             del hts[:j]

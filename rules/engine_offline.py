@@ -42,7 +42,7 @@ class OfflineJudge(EngineCore):
         dev.status = s.online
         hits: list[RuleHit] = []
         unknown = dev.id in self._learning
-        for r, _timeout in dev.profile.offline:
+        for r, _timeout in dev.kind.offline:
             st = dev.off.get(r.index)
             active = st is not None and st.active
             if unknown and not active:
@@ -78,7 +78,7 @@ class OfflineJudge(EngineCore):
         self._next_silence = 0
 
     def _offline_heard(self, dev: EngineDevice, ts: int, hits: list[RuleHit]) -> None:
-        for r, _timeout in dev.profile.offline:
+        for r, _timeout in dev.kind.offline:
             st = dev.off.get(r.index)
             if st is not None and st.active:
                 self._clear(st, max(ts, st.last_ts), hits)
@@ -128,6 +128,7 @@ class OfflineJudge(EngineCore):
         nxt = self._silence_nxt
         grace = self._grace_until
         learning = self._learning
+        silent = self._silent_since
         n = len(scan)
         i = self._silence_pos
         end = n if max_devices is None else min(n, i + max_devices)
@@ -135,14 +136,14 @@ class OfflineJudge(EngineCore):
         while i < end:
             dev = scan[i]
             i += 1
-            if not dev.profile.offline or dev.id in learning:
+            if not dev.kind.offline or dev.id in learning:
                 continue
             last = dev.last_recv
             if last is None:
-                if dev.silent_since is None:
-                    dev.silent_since = now_ms  # a site device never heard: count from now
-                last = dev.silent_since
-            for r, timeout in dev.profile.offline:
+                last = silent.get(dev.id)
+                if last is None:
+                    last = silent[dev.id] = now_ms  # a site device never heard: from now
+            for r, timeout in dev.kind.offline:
                 st = dev.off.get(r.index)
                 if st is not None and st.active:
                     continue
@@ -176,3 +177,8 @@ class OfflineJudge(EngineCore):
             return
         self._silence_scan = None
         self._next_silence = 0 if self._silence_moved else nxt
+        if silent:
+            devices = self._devices
+            still = {d: t for d, t in silent.items() if devices[d].last_recv is None}
+            if len(still) < len(silent):  # heard since: counted from their last message
+                self._silent_since = still

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rules.engine_core import EngineCore
+from rules.engine_core import EngineCore, learned_interval
 from rules.engine_device import EngineDevice, KeyState
 
 SNAPSHOT_VERSION = 1
@@ -79,17 +79,18 @@ class EngineState(EngineCore):
         )
         for d in chosen:
             dts = d.ts
+            k = d.kind
             entry: dict[str, Any] = {
-                "site": d.site,
-                "system": d.system,
+                "site": k.site,
+                "system": k.system,
                 "zone": d.zone,
                 "last_recv_ms": d.last_recv,
                 "values": {f: [v, dts[f]] for f, v in d.values.items()},
             }
             if not whole:
                 entry["active"] = [_active_entry(st) for st in _device_states(d) if st.active]
-            if not d.in_site_file and d.id not in self._learning:
-                entry["interval_s"] = d.interval_s  # learned: kept over a restart
+            if not k.in_site_file and d.id not in self._learning:
+                entry["interval_s"] = k.interval_s  # learned: kept over a restart
             out[d.id] = entry
         snap: dict[str, Any] = {
             "version": SNAPSHOT_VERSION,
@@ -115,7 +116,8 @@ class EngineState(EngineCore):
             )
             learned = d.get("interval_s")
             if learned and dev.id in self._learning:
-                self._know_interval(dev, float(learned))
+                # (to the whole second, as learned now: one saved before is in ms)
+                self._know_interval(dev, learned_interval(float(learned)))
             last = d.get("last_recv_ms")
             if last is not None and (dev.last_recv is None or last > dev.last_recv):
                 dev.last_recv = int(last)
@@ -125,7 +127,7 @@ class EngineState(EngineCore):
                     dev.put(f, v, int(ts))
                     if ts > dev.clock:
                         dev.clock = int(ts)
-                    if f in dev.profile.hist_win:
+                    if f in dev.kind.hist_win:
                         dev.add_history(f, int(ts), v)
         for a in active:
             st = self._state_for(a)
@@ -180,7 +182,7 @@ class EngineState(EngineCore):
                 st = pts[point] = KeyState(r, dev, point, entry.get("zone") or dev.zone)
             return st
         if r.kind == "offline":
-            for r2, _t in dev.profile.offline:
+            for r2, _t in dev.kind.offline:
                 if r2 is r:
                     return dev.offline_key(r)
             return None
@@ -193,10 +195,10 @@ class EngineState(EngineCore):
 def _device_states(d: EngineDevice) -> list[KeyState]:
     """Every key of one device: telemetry, event (by point) and offline (those made)."""
     out = list(d.states.values())
-    for pts in d.ev.values():
+    for pts in d.extras.ev.values():
         out.extend(pts.values())
     if d.off:
-        for r, _t in d.profile.offline:
+        for r, _t in d.kind.offline:
             st = d.off.get(r.index)
             if st is not None:
                 out.append(st)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from rules.engine import RuleEngine
-from rules.engine_device import EMPTY
+from rules.engine_device import EMPTY, NO_EXTRAS
 from rules.pack import RulePack, load_default_pack
 from rules.site import Site
 from tests.rules.helpers import SITE_DATA
@@ -31,8 +31,11 @@ def engine(site: Site, pack: RulePack) -> RuleEngine:
 @pytest.fixture(autouse=True)
 def _shared_empty_stays_empty() -> Iterator[None]:
     """Every device shares one empty dict until it has keys or history of its own
-    (``rules.engine_device.EMPTY``): a test that wrote into it would have given every
-    device the same entries. Checked after each test."""
+    (``rules.engine_device.EMPTY``), and one :class:`Extras` until it has history,
+    figures or event keys (``NO_EXTRAS``): a test that wrote into them would have given
+    every device the same entries. Checked after each test."""
     yield
     assert EMPTY == {}, f"rules.engine_device.EMPTY was written: {EMPTY!r}"
     EMPTY.clear()
+    written = {a: getattr(NO_EXTRAS, a) for a in NO_EXTRAS.__slots__}
+    assert all(v is EMPTY for v in written.values()), f"NO_EXTRAS was written: {written!r}"

@@ -101,3 +101,13 @@ def test_a_learned_interval_is_kept_over_a_restart(site: Site, pack: RulePack) -
     # a device still learning saves no interval and stays learning
     e1.on_telemetry(tel("fcu-91", T, x=1.0))
     assert "interval_s" not in e1.snapshot(devices=["fcu-91"])["devices"]["fcu-91"]
+
+
+def test_a_learned_interval_is_whole_seconds_and_shared(engine: RuleEngine) -> None:
+    # gaps that jitter by some 100 ms: 20 s all the same, and one profile for both devices
+    for did, jitter in (("fcu-95", (0, 180, -230)), ("fcu-96", (0, -300, 400))):
+        for k, j in enumerate(jitter):
+            engine.on_telemetry(tel(did, T + k * 20 * S + j, x=1.0))
+    a, b = engine.devices["fcu-95"], engine.devices["fcu-96"]
+    assert (a.interval_s, b.interval_s) == (20.0, 20.0)
+    assert a.kind is b.kind

@@ -33,8 +33,10 @@ def offline(hits: list[RuleHit], device: str) -> list[RuleHit]:
 def test_a_device_heard_before_takes_its_entry(engine: RuleEngine) -> None:
     engine.link_restored(T, 0)
     engine.on_telemetry(tel("new-fcu", T, zone_temp=22.0))
-    dev = engine.devices["new-fcu"]
+    engine.on_telemetry(tel("other-fcu", T, zone_temp=22.0))
+    dev, other = engine.devices["new-fcu"], engine.devices["other-fcu"]
     assert dev.zone is None and not engine.interval_known("new-fcu")
+    assert dev.kind is other.kind  # what the two have alike: one profile
     engine.take_dirty()
     site = with_devices({"id": "new-fcu", "system": "hvac", "type": "fcu", "zone": "L2",
                          "name": "FCU L2", "interval_s": 120})  # fmt: skip
@@ -43,6 +45,9 @@ def test_a_device_heard_before_takes_its_entry(engine: RuleEngine) -> None:
     assert (dev.zone, dev.type, dev.name, dev.interval_s) == ("L2", "fcu", "FCU L2", 120)
     assert dev.in_site_file and engine.interval_known("new-fcu")
     assert engine.take_dirty() == {"new-fcu"}  # saved with the state
+    # the other device keeps its own (the profile they shared was not written)
+    assert (other.type, other.name, other.interval_s, other.in_site_file) == (
+        None, "other-fcu", 60.0, False)  # fmt: skip
     # offline after 3 x 120 s of silence (not the 60 s default), in its zone
     assert offline(engine.tick(T + 359 * S), "new-fcu") == []
     (hit,) = offline(engine.tick(T + 361 * S), "new-fcu")

@@ -61,10 +61,11 @@ class Dev:
     """A device stand-in with history, for closures that ask it."""
 
     def __init__(self, samples: list[tuple[int, float]]):
-        from rules.engine_device import EngineDevice
+        from rules.devices import Kind
+        from rules.engine_device import EngineDevice, Profile
 
-        self.d = EngineDevice("x", "sc01", "hvac", None, "ahu", None, 60.0)
-        self.d.profile.hist_win = {"f": 3_600_000}
+        prof = Profile(Kind("sc01", "hvac", "ahu"), {}, {"f": 3_600_000}, {}, (), ())
+        self.d = EngineDevice("x", prof, None)
         for ts, v in samples:
             self.d.update({"f": v}, ts)
             self.d.add_history("f", ts, v)
