@@ -204,9 +204,9 @@ def test_a_save_in_many_batches_writes_every_row_once(
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from gateway.maintenance import meters
+    from gateway.maintenance import meter_store
 
-    monkeypatch.setattr(meters, "SAVE_BATCH", 3)
+    monkeypatch.setattr(meter_store, "SAVE_BATCH", 3)
     eng = make_engine(f"sqlite:///{tmp_path}/m.db")
     migrate(eng)
     t0 = int(T0 * 1000)
