@@ -10,6 +10,8 @@ every decoded message (:meth:`RuleEngine.on_telemetry`, :meth:`RuleEngine.on_eve
 returning the hits it caused. It is put together from parts, each with its own module:
 
 * ``rules.engine_device``: what it keeps per device and per (rule, device, point);
+* ``rules.engine_profiles``: the devices' shared profiles (rule index, windows, offline
+  timeouts);
 * ``rules.engine_core``: its tables, device registration, raise/clear, guards;
 * ``rules.engine_offline``: ``offline`` rules (status, silence, link lost/restored);
 * ``rules.engine_state``: snapshot, restore, pending timers, changed devices;

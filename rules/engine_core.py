@@ -5,7 +5,9 @@ Lifecycle: :class:`EngineCore` is built once per gateway from the site and the r
 :class:`rules.engine_device.EngineDevice` per site device) and then changed only by the
 engine's message handlers (``rules.engine``), silence judging (``rules.engine_offline``)
 and restore (``rules.engine_state``), which all move a (rule, device, point) through the
-two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
+two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`. What each
+device shares with the devices of its kind (its profile: rules, windows, offline timeouts)
+is built by its base, :class:`rules.engine_profiles.EngineProfiles`.
 
 * **One hit per transition.** ``RuleHit(active=True)`` when a (rule, device, point) becomes
   active, ``active=False`` when it clears; repeats of an active key emit nothing.
@@ -27,12 +29,13 @@ two transitions here: :meth:`EngineCore._raise` and :meth:`EngineCore._clear`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from statistics import median
 from typing import Any
 
-from rules.devices import DEFAULT_INTERVAL_S, DeviceState, Kind
-from rules.engine_device import EMPTY, EngineDevice, HitValue, KeyState, Profile
+from rules.devices import DEFAULT_INTERVAL_S, DeviceState
+from rules.engine_device import EngineDevice, HitValue, KeyState
+from rules.engine_profiles import EngineProfiles
 from rules.model import Event, RuleHit, Status, Telemetry
 from rules.pack_model import Rule, RulePack
 from rules.site import Site
@@ -42,28 +45,22 @@ LEARN_READINGS = 3
 """Readings from an unknown device before its interval (the median gap) is known."""
 MIN_LEARNED_INTERVAL_S = 1.0
 """A learned interval is never shorter than this (a burst is not a rhythm)."""
-OFFLINE_SHARED_MAX = 4096
-"""(site, system, type, site file or not, interval) whose profile (those, rules, windows,
-offline rules and timeouts) is shared by their devices (past this many, a device gets a
-profile of its own, over the same shared index). Learned intervals are whole seconds, so
-that devices of one rhythm share one: to the millisecond, 30,000 devices of one rhythm
-whose gaps jittered by +-200 ms made ~790 profiles (~70 bytes a device more), by +-3 s
-4,096 and then one each (~200 bytes a device more)."""
 
 
-class EngineCore:
+class EngineCore(EngineProfiles):
     """The state and transitions every part of :class:`rules.engine.RuleEngine` shares."""
 
     def __init__(self, site: Site, pack: RulePack) -> None:
         self.site = site
-        self.pack = pack
+        # the pack, its offline rules, display names and the profile caches
+        # (``rules.engine_profiles``): before the first device is registered below
+        super().__init__(pack)
         self._local = LocalClock(site.tz)
         self._rules_by_id = {r.id: r for r in pack.rules}
         self._devices: dict[str, EngineDevice] = {}
         self._pending: dict[tuple[str, str, str | None], KeyState] = {}
         self._dirty: set[str] = set()
         self._windowed: dict[tuple[str, str, str | None], KeyState] = {}
-        self._offline_rules = [r for r in pack.rules if r.kind == "offline"]
         self._event_raise: dict[str, list[Rule]] = {}
         self._event_clear: dict[str, list[Rule]] = {}
         for r in pack.rules:
@@ -93,28 +90,10 @@ class EngineCore:
         # its most entries since it was last made anew: a dict does not shrink as entries
         # are taken out (after 100,000 devices learned, an empty one kept ~2 MB)
         self._learning_peak = 0
-        # display names the site file gives (device id -> name; a device without one is
-        # called by its id): one dict for all, read through the devices' profiles
-        self._names: dict[str, str] = {}
         # site devices never heard from -> gateway time their silence counts from (set at
         # the first silence judgement, dropped at the end of one once heard:
         # ``rules.engine_offline``; a slot each of the devices was 8 bytes a device)
         self._silent_since: dict[str, int] = {}
-        # per (system, type): the field index, the history windows, the rules-by-fields
-        # cache and the derived values, shared by every device of that system and type (not
-        # one of each a device)
-        self._index_cache: dict[
-            tuple[str, str | None],
-            tuple[
-                dict[str, tuple[Rule, ...]],
-                dict[str, int],
-                dict[tuple[str, ...], Any],
-                tuple[Any, ...],
-            ],
-        ] = {}
-        # per (site, system, type, site file or not, interval): the profile of its devices
-        # (those, the above, and the offline rules that judge them, with timeouts)
-        self._profiles: dict[tuple[str, str, str | None, bool, float], Profile] = {}
         for d in site.devices:
             self._add_device(d.id, site.site, d.system, d.zone)
 
@@ -179,85 +158,6 @@ class EngineCore:
         self._devices[did] = dev
         self._next_silence = 0
         return dev
-
-    def _fit(self, dev: EngineDevice, dtype: str | None) -> None:
-        """Give ``dev`` (now of type ``dtype``) the rules of its system and type: the field
-        index, the history windows, the derived values, and its offline rules (a key kept
-        from before, with its alarm, where the rule still applies; an active one of a rule
-        that no longer applies is kept, and its rule judges the device, until it clears;
-        keys are made when they first raise: :meth:`EngineDevice.offline_key`)."""
-        k = dev.kind
-        kept: dict[int, KeyState] = {}
-        extra: set[int] = set()
-        for i, st in dev.off.items():
-            if st.rule.applies_to(k.system, dtype):
-                kept[i] = st
-            elif st.active:
-                kept[i] = st
-                extra.add(i)
-        dev.off = kept or EMPTY
-        dev.kind = self._profile_for(k.site, k.system, dtype, k.in_site_file, k.interval_s, extra)
-
-    def _index_for(
-        self, system: str, dtype: str | None
-    ) -> tuple[
-        dict[str, tuple[Rule, ...]], dict[str, int], dict[tuple[str, ...], Any], tuple[Any, ...]
-    ]:
-        """The field index, history windows, rules-by-fields cache and derived values of
-        ``system`` and ``dtype`` (made the first time)."""
-        idx = self._index_cache.get((system, dtype))
-        if idx is None:
-            index: dict[str, list[Rule]] = {}
-            hist: dict[str, int] = {}
-            for r in self.pack.rules:
-                if not r.applies_to(system, dtype):
-                    continue
-                fields = (
-                    r.fields
-                    if r.kind == "telemetry"
-                    else (r.clear.fields if r.kind == "event" and r.clear is not None else ())
-                )
-                for f in fields:
-                    index.setdefault(f, []).append(r)
-                for f, w in r.history.items():
-                    hist[f] = max(hist.get(f, 0), w)
-            for x in self.pack.derived:
-                if x.applies_to(system, dtype):
-                    for f, w in x.history.items():
-                        hist[f] = max(hist.get(f, 0), w)
-            derived = tuple(x for x in self.pack.derived if x.applies_to(system, dtype))
-            idx = ({f: tuple(rs) for f, rs in index.items()}, hist, {}, derived)
-            self._index_cache[(system, dtype)] = idx
-        return idx
-
-    def _profile_for(
-        self,
-        site: str,
-        system: str,
-        dtype: str | None,
-        in_site_file: bool,
-        interval_s: float,
-        extra: Collection[int],
-    ) -> Profile:
-        """The profile of the devices of ``site``, ``system``, ``dtype``, named in the site
-        file or not, at ``interval_s``: their rules (from the index cache) and the offline
-        rules that judge them (those of the system and type, and the rules of index in
-        ``extra``: a profile of its own then), each with its timeout (ms) at the interval."""
-        key = (site, system, dtype, in_site_file, interval_s)
-        if not extra:
-            got = self._profiles.get(key)
-            if got is not None:
-                return got
-        offline = tuple(
-            (r, max(int(r.offline_factor * interval_s * 1000), r.offline_min_ms))
-            for r in self._offline_rules
-            if r.index in extra or r.applies_to(system, dtype)
-        )
-        kind = Kind(site, system, dtype, in_site_file, interval_s, self._names)
-        prof = Profile(kind, *self._index_for(system, dtype), offline)
-        if not extra and len(self._profiles) < OFFLINE_SHARED_MAX:
-            self._profiles[key] = prof
-        return prof
 
     def place(self, site: Site, devices: Iterable[str]) -> None:
         """Onboarding: ``site`` is the engine's site with entries added for ``devices``.
@@ -535,8 +435,8 @@ class EngineCore:
 
 def learned_interval(median_gap_s: float) -> float:
     """The interval learned from a median gap (seconds): to the whole second (devices of one
-    rhythm then share a profile: see :data:`OFFLINE_SHARED_MAX`), at least
-    :data:`MIN_LEARNED_INTERVAL_S`."""
+    rhythm then share a profile: see :data:`rules.engine_profiles.OFFLINE_SHARED_MAX`), at
+    least :data:`MIN_LEARNED_INTERVAL_S`."""
     return max(MIN_LEARNED_INTERVAL_S, float(round(median_gap_s)))
 
 
