@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the standard decoder alone
     orjson = None  # type: ignore[assignment]
 
 from gateway.clock import parse_rfc3339_ms
-from rules.model import Event, Message, Rejected, Status, Telemetry, Value
+from rules.model import FLOATS, Event, Message, Rejected, Status, Telemetry, Value
 from rules.vocab import ID_RE as VOCAB_ID_RE
 from rules.vocab import Kind, System
 
@@ -118,10 +118,10 @@ def parse_ts(raw: Any, now_ms: int) -> int:
 # field names already found good (a site has few): the regex is skipped for them
 _GOOD_FIELDS: set[str] = set()
 _GOOD_FIELDS_MAX = 4096
-#: the float of each JSON integer 0 <= n < len: one object shared by every reading that
-#: sends it (setpoints, codes, counts, pascals), not a new float a message that the rule
-#: engine then keeps per device (24 B each: ~70 B a device with three such fields)
-_FLOATS = tuple(float(n) for n in range(1024))
+# a JSON integer 0 <= n < _N_FLOATS becomes the one float of its value (rules.model.FLOATS):
+# the rule engine keeps every device's latest values (~70 B a device with three such fields)
+_FLOATS = FLOATS
+_N_FLOATS = len(FLOATS)
 
 
 def _value(name: Any, v: Any) -> Value:
@@ -135,7 +135,7 @@ def _value(name: Any, v: Any) -> Value:
             raise _Reject("bad_value", f"{name}: string longer than {MAX_STRING} characters")
         return v
     if isinstance(v, int):
-        if 0 <= v < 1024:
+        if 0 <= v < _N_FLOATS:
             return _FLOATS[v]
         try:
             return float(v)
@@ -261,7 +261,7 @@ class ContractDecoder:
                 if v - v != 0.0:  # NaN or infinite (orjson refuses both: never seen)
                     return None
             elif tv is int:  # orjson's ints fit 64 bits (larger ones come as floats)
-                values[k] = _FLOATS[v] if 0 <= v < 1024 else float(v)
+                values[k] = _FLOATS[v] if 0 <= v < _N_FLOATS else float(v)
             elif tv is str:
                 if len(v) > MAX_STRING:
                     return None

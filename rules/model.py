@@ -26,6 +26,12 @@ Raises = Literal["alarm", "ticket", "both"]
 
 Value = float | bool | str
 
+#: the float of each whole number 0 <= n < len(FLOATS), one object each: a reading's
+#: integers are decoded to these (``gateway.decode``) and meters keep them
+#: (``gateway.maintenance.meter_record``), so a setpoint, code or count that many devices
+#: send is one float, not one kept per device (24 bytes each)
+FLOATS = tuple(float(n) for n in range(1024))
+
 
 @dataclass(slots=True)
 class Telemetry:

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from rules.model import FLOATS
+
 #: distinct sets of day-row fields shared between devices (more are kept per device)
 FIELD_SETS = 1000
 
@@ -55,9 +57,10 @@ NAME_SETS = 1000
 # three):
 #   field, day, sum, count, last          (a meter's row: name, day, 0.0, 0, its value)
 _ROW = 5
-#: floats 0.0 .. 1023.0, one object each for every meter and raw value that holds one
-#: (``starts``, a meter loaded at 0.0, a 0/1 state sent as an integer: 24 bytes each else)
-_FLOATS = tuple(float(k) for k in range(1024))
+#: floats 0.0 .. 1023.0, one object each (the decoder's: ``rules.model.FLOATS``) for every
+#: meter and raw value that holds one (``starts``, a meter loaded at 0.0, a 0/1 state sent
+#: as an integer: 24 bytes each else)
+_FLOATS = FLOATS
 
 
 class _Layout:
