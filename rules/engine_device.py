@@ -248,8 +248,7 @@ class EngineDevice(DeviceState):
         x = self.extras
         h = x.hist.get(field)
         if h is None:
-            if x is NO_EXTRAS:
-                x = self.own_extras()
+            x = self.own_extras()
             if x.hist is EMPTY:
                 x.hist = {}
             h = x.hist[field] = ([], [])
