@@ -2,15 +2,24 @@
 
 Tables (one SQLite file, WAL, ``synchronous=FULL`` so "durable" means on disk):
 
-* ``telemetry(device, field, ts_ms, value)``, primary key ``(device, field, ts_ms)``: a
-  redelivered message overwrites its rows instead of duplicating them. ``value`` has no
-  column type, so SQLite keeps what is stored: numbers as REAL (every number is a float,
-  as in InfluxDB), booleans as INTEGER 0/1 (read back as bool), strings as TEXT;
+* ``readings(device, ts_ms, fields)``, primary key ``(device, ts_ms)``: one row a
+  reading, its values a JSON object (numbers as floats, as in InfluxDB; ``true``/``false``;
+  strings). A reading of the same device and time merges into the row (``json_patch``):
+  a redelivered message overwrites its values instead of duplicating them, and two
+  messages stamped alike keep both their fields, as InfluxDB keeps one series' point;
+* ``telemetry(device, field, ts_ms, value)``: a view of one row a value (booleans as 1/0),
+  for SQL by hand and the files of earlier versions' shape;
 * ``events(device, ts_ms, type, point, system, site, zone, attrs)``, primary key
   ``(device, ts_ms, type, point)``.
 
-Retention: rows older than ``retention_days`` (by the readings' own ts, against the
-gateway clock) are deleted, and past ``max_rows`` telemetry rows the oldest go; the sweep
+One row a reading rather than one a value: a reading of four values is one insert into two
+B-trees instead of four into three. For a hundred devices (``python -m bench.embedded_store``)
+that stored 105,000 readings/s at 9 µs of CPU each and 117 B on disk, against 14,000/s,
+66 µs and 412 B for one row a value (4.9x the rate at the same 1,250 readings a batch).
+A file of the earlier shape (a ``telemetry`` table) is converted when the store opens it.
+
+Retention: readings older than ``retention_days`` (by the readings' own ts, against the
+gateway clock) are deleted, and past ``max_readings`` readings the oldest go; the sweep
 runs after a write at most every ``sweep_interval_s``. A backfilled reading older than the
 retention window is therefore stored and then swept.
 
@@ -30,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gateway.clock import Clock, SystemClock
 from gateway.metrics import Metrics
 from gateway.sinks.base import QueryFailed, WriteRetry, describe
@@ -40,20 +51,24 @@ log = logging.getLogger("gateway.sinks.embedded")
 
 DEFAULT_PATH = "./sitewatch-telemetry.db"
 
-# a point: ("t", device, field, ts_ms, value) or ("e", device, ts_ms, type, point, system,
+# a point: ("t", device, ts_ms, fields_json) or ("e", device, ts_ms, type, point, system,
 # site, zone, attrs_json)
 Row = tuple[Any, ...]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS telemetry (
+_READINGS = """
+CREATE TABLE IF NOT EXISTS readings (
     device TEXT NOT NULL,
-    field TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
-    value,
-    PRIMARY KEY (device, field, ts_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS telemetry_device_ts ON telemetry (device, ts_ms);
-CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts_ms);
+    fields TEXT NOT NULL,
+    PRIMARY KEY (device, ts_ms)
+) WITHOUT ROWID
+"""
+
+_SCHEMA = f"""
+{_READINGS};
+CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts_ms);
+CREATE VIEW IF NOT EXISTS telemetry (device, field, ts_ms, value) AS
+    SELECT r.device, j.key, r.ts_ms, j.value FROM readings AS r, json_each(r.fields) AS j;
 CREATE TABLE IF NOT EXISTS events (
     device TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
@@ -68,13 +83,48 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 """
 
+# a file of the earlier shape: one row a value, booleans as INTEGER 0/1 (every number was
+# a float), into one row a reading
+_CONVERT = """
+INSERT INTO readings (device, ts_ms, fields)
+SELECT device, ts_ms, json_group_object(
+    field,
+    CASE typeof(value) WHEN 'integer' THEN json(CASE WHEN value THEN 'true' ELSE 'false' END)
+    ELSE value END)
+FROM telemetry GROUP BY device, ts_ms;
+"""
 
-def _store_value(v: object) -> float | int | str:
+_INSERT = (
+    "INSERT INTO readings (device, ts_ms, fields) VALUES (?, ?, ?)"
+    " ON CONFLICT (device, ts_ms) DO UPDATE SET fields = json_patch(fields, excluded.fields)"
+)
+
+
+def _dumps(values: dict[str, float | bool | str]) -> str:
+    try:
+        return orjson.dumps(values).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate): the standard encoder
+        return json.dumps(values)
+
+
+def _loads(text: str) -> dict[str, Any]:
+    try:
+        out: dict[str, Any] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        out = json.loads(text)
+    return out
+
+
+def _store_value(v: object) -> float | bool | str:
     """The stored form of a value; raises ValueError with the reason."""
     tv = type(v)
+    if tv is float:
+        if v != v or v in (math.inf, -math.inf):
+            raise ValueError(f"not a finite number: {v!r}")
+        return v  # type: ignore[return-value]
     if tv is bool or isinstance(v, bool):
-        return 1 if v else 0
-    if tv is float or tv is int or isinstance(v, int | float):
+        return bool(v)
+    if tv is int or isinstance(v, int | float):
         try:
             f = float(v)  # type: ignore[arg-type]
         except OverflowError:
@@ -87,10 +137,6 @@ def _store_value(v: object) -> float | int | str:
     raise ValueError(f"unsupported value type {tv.__name__}")
 
 
-def _read_value(v: Any) -> Any:
-    return bool(v) if type(v) is int else v
-
-
 class EmbeddedSink(BufferedSink[Row]):
     def __init__(
         self,
@@ -99,7 +145,7 @@ class EmbeddedSink(BufferedSink[Row]):
         clock: Clock | None = None,
         *,
         retention_days: float = 7.0,
-        max_rows: int = 5_000_000,
+        max_readings: int = 5_000_000,
         sweep_interval_s: float = 60.0,
         **kwargs: Any,
     ) -> None:
@@ -108,7 +154,7 @@ class EmbeddedSink(BufferedSink[Row]):
         self.path = str(path) if str(path) else DEFAULT_PATH
         self.clock: Clock = clock or SystemClock()
         self.retention_ms = int(retention_days * 86_400_000)
-        self.max_rows = max_rows
+        self.max_readings = max_readings
         self.sweep_interval_s = sweep_interval_s
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -133,6 +179,21 @@ class EmbeddedSink(BufferedSink[Row]):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
+        old = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry'"
+        ).fetchone()
+        if old:
+            n = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_READINGS)
+                conn.execute(_CONVERT)
+                conn.execute("DROP TABLE telemetry")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("embedded store: %d values converted to one row a reading", n)
         conn.executescript(_SCHEMA)
         self._conn = conn
 
@@ -180,23 +241,25 @@ class EmbeddedSink(BufferedSink[Row]):
                     json.dumps(attrs) if attrs else None,
                 )
             ]
-        rows: list[Row] = []
-        dev, ts = msg.device, msg.ts_ms
+        dev = msg.device
+        values: dict[str, float | bool | str] = {}
         for k, v in msg.values.items():
             if not k:
                 refused.append((f"{dev} {k!r}", "empty field key"))
                 continue
             try:
-                rows.append(("t", dev, k, ts, _store_value(v)))
+                values[k] = _store_value(v)
             except ValueError as exc:
                 refused.append((f"{dev} {k}={v!r}"[:300], str(exc)))
-        if not rows and not refused:
+        if values:
+            return [("t", dev, msg.ts_ms, _dumps(values))]
+        if not refused:
             refused.append((describe(msg), f"{dev}: no fields"))
-        return rows
+        return []
 
     def _describe(self, point: Row) -> str:
         if point[0] == "t":
-            return f"{point[1]} {point[2]}={point[4]!r} ts={point[3]}"
+            return f"{point[1]} {point[3]} ts={point[2]}"
         return f"{point[1]} event {point[3]} ts={point[2]}"
 
     def _write_rows(self, points: list[Row]) -> None:
@@ -206,11 +269,7 @@ class EmbeddedSink(BufferedSink[Row]):
         conn.execute("BEGIN IMMEDIATE")
         try:
             if telemetry:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO telemetry (device, field, ts_ms, value)"
-                    " VALUES (?, ?, ?, ?)",
-                    telemetry,
-                )
+                conn.executemany(_INSERT, telemetry)
             if events:
                 conn.executemany(
                     "INSERT OR REPLACE INTO events"
@@ -229,14 +288,14 @@ class EmbeddedSink(BufferedSink[Row]):
 
     def _sweep(self, conn: sqlite3.Connection) -> None:
         cutoff = self.clock.now_ms() - self.retention_ms
-        n = conn.execute("DELETE FROM telemetry WHERE ts_ms < ?", (cutoff,)).rowcount
+        n = conn.execute("DELETE FROM readings WHERE ts_ms < ?", (cutoff,)).rowcount
         n += conn.execute("DELETE FROM events WHERE ts_ms < ?", (cutoff,)).rowcount
-        (count,) = conn.execute("SELECT count(*) FROM telemetry").fetchone()
-        excess = count - self.max_rows
+        (count,) = conn.execute("SELECT count(*) FROM readings").fetchone()
+        excess = count - self.max_readings
         if excess > 0:
             n += conn.execute(
-                "DELETE FROM telemetry WHERE ts_ms <= "
-                "(SELECT ts_ms FROM telemetry ORDER BY ts_ms LIMIT 1 OFFSET ?)",
+                "DELETE FROM readings WHERE ts_ms <= "
+                "(SELECT ts_ms FROM readings ORDER BY ts_ms LIMIT 1 OFFSET ?)",
                 (excess - 1,),
             ).rowcount
         if n:
@@ -256,10 +315,11 @@ class EmbeddedSink(BufferedSink[Row]):
     def _query_rows(
         self, device: str, field: str | None, start_ms: int | None, end_ms: int | None, limit: int
     ) -> list[dict]:
-        sql = "SELECT ts_ms, field, value FROM telemetry WHERE device = ?"
+        """The latest ``limit`` values (of ``field``, or all), sorted by (ts, field)."""
+        sql = "SELECT ts_ms, fields FROM readings WHERE device = ?"
         args: list[Any] = [device]
         if field:
-            sql += " AND field = ?"
+            sql += " AND EXISTS (SELECT 1 FROM json_each(fields) WHERE key = ?)"
             args.append(field)
         if start_ms is not None:
             sql += " AND ts_ms >= ?"
@@ -267,11 +327,22 @@ class EmbeddedSink(BufferedSink[Row]):
         if end_ms is not None:
             sql += " AND ts_ms <= ?"
             args.append(int(end_ms))
-        sql += " ORDER BY ts_ms DESC, field DESC LIMIT ?"
-        args.append(max(1, int(limit)))
-        rows = self._db().execute(sql, args).fetchall()
-        rows.reverse()
-        return [{"ts": ts, "field": f, "value": _read_value(v)} for ts, f, v in rows]
+        sql += " ORDER BY ts_ms DESC"
+        limit = max(1, int(limit))
+        out: list[dict] = []
+        for ts, text in self._db().execute(sql, args):  # newest first, until limit
+            values = _loads(text)
+            if field:
+                out.append({"ts": ts, "field": field, "value": values[field]})
+            else:
+                for f in sorted(values, reverse=True):
+                    out.append({"ts": ts, "field": f, "value": values[f]})
+                    if len(out) >= limit:
+                        break
+            if len(out) >= limit:
+                break
+        out.reverse()
+        return out
 
     async def query(
         self,
@@ -292,7 +363,7 @@ class EmbeddedSink(BufferedSink[Row]):
         return result
 
     async def count_rows(self) -> int:
-        """Telemetry rows stored (for tests and the health page)."""
+        """Telemetry values stored (for tests)."""
         (n,) = await self._run_db(
             lambda: self._db().execute("SELECT count(*) FROM telemetry").fetchone()
         )

@@ -112,7 +112,7 @@ async def test_events_stored_and_bad_values_refused(tmp_path, clock) -> None:
 
 async def test_retention_by_age_and_by_rows(tmp_path, clock: ManualClock) -> None:
     now = clock.now_ms()
-    sink = make(tmp_path, clock, retention_days=7, max_rows=5, sweep_interval_s=3600)
+    sink = make(tmp_path, clock, retention_days=7, max_readings=5, sweep_interval_s=3600)
     await sink.start()
     sink.submit(tel(now - 8 * DAY, old=1.0), 1)  # backfill older than retention
     for i in range(4):
@@ -153,3 +153,103 @@ async def test_query_after_stop_is_a_query_failed(tmp_path, clock) -> None:
     await sink.stop()
     with pytest.raises(QueryFailed):
         await sink.query("ahu-1", None, None, None)
+
+
+async def test_readings_stamped_alike_merge_their_fields(tmp_path, clock) -> None:
+    now = clock.now_ms()
+    sink = make(tmp_path, clock)
+    await sink.start()
+    sink.submit(tel(now, zone_temp=20.0, fan=True), 1)
+    await sink.flush()  # in another batch: the row is there when the next one comes
+    sink.submit(tel(now, power_kw=1.5, zone_temp=20.5), 2)
+    sink.submit(tel(now, mode="eco"), 3)  # and one in the same batch
+    await sink.flush()
+    assert await sink.query("ahu-1", None, None, None) == [
+        {"ts": now, "field": "fan", "value": True},
+        {"ts": now, "field": "mode", "value": "eco"},
+        {"ts": now, "field": "power_kw", "value": 1.5},
+        {"ts": now, "field": "zone_temp", "value": 20.5},
+    ]
+    assert await sink.count_rows() == 4
+    await sink.stop()
+    con = sqlite3.connect(tmp_path / "tsdb" / "t.db")
+    # one row a reading; the telemetry view has one a value (booleans as 1/0)
+    assert con.execute("SELECT count(*) FROM readings").fetchone() == (1,)
+    assert con.execute(
+        "SELECT field, value FROM telemetry WHERE device = 'ahu-1' ORDER BY field"
+    ).fetchall() == [("fan", 1), ("mode", "eco"), ("power_kw", 1.5), ("zone_temp", 20.5)]
+    con.close()
+
+
+async def test_field_query_skips_readings_without_it_and_keeps_the_latest(tmp_path, clock):
+    now = clock.now_ms()
+    sink = make(tmp_path, clock)
+    await sink.start()
+    for i in range(6):
+        values: dict[str, Any] = {"zone_temp": 20.0 + i}
+        if i % 3 == 0:
+            values["alarm_count"] = float(i)
+        sink.submit(tel(now + i, **values), 1 + i)
+    await sink.flush()
+    assert await sink.query("ahu-1", "alarm_count", None, None) == [
+        {"ts": now, "field": "alarm_count", "value": 0.0},
+        {"ts": now + 3, "field": "alarm_count", "value": 3.0},
+    ]
+    assert [r["value"] for r in await sink.query("ahu-1", "zone_temp", None, None, limit=2)] == [
+        24.0,
+        25.0,
+    ]
+    # the limit counts values, cutting a reading's fields at the newest end
+    assert await sink.query("ahu-1", None, now + 3, None, limit=3) == [
+        {"ts": now + 3, "field": "zone_temp", "value": 23.0},
+        {"ts": now + 4, "field": "zone_temp", "value": 24.0},
+        {"ts": now + 5, "field": "zone_temp", "value": 25.0},
+    ]
+    await sink.stop()
+
+
+async def test_a_file_of_one_row_a_value_is_converted_on_open(tmp_path, clock) -> None:
+    now = clock.now_ms()
+    path = tmp_path / "tsdb" / "t.db"
+    path.parent.mkdir()
+    con = sqlite3.connect(path)
+    con.executescript(
+        """
+        CREATE TABLE telemetry (device TEXT NOT NULL, field TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL, value, PRIMARY KEY (device, field, ts_ms)) WITHOUT ROWID;
+        CREATE INDEX telemetry_device_ts ON telemetry (device, ts_ms);
+        CREATE INDEX telemetry_ts ON telemetry (ts_ms);
+        """
+    )
+    con.executemany(
+        "INSERT INTO telemetry VALUES (?, ?, ?, ?)",
+        [
+            ("ahu-1", "zone_temp", now - 10, 21.5),
+            ("ahu-1", "fan", now - 10, 1),
+            ("ahu-1", "mode", now - 10, "auto"),
+            ("ahu-1", "fan", now - 5, 0),
+            ("lamp-1", "power_w", now - 5, 12.0),
+        ],
+    )
+    con.commit()
+    con.close()
+    sink = make(tmp_path, clock)
+    await sink.start()
+    assert await sink.query("ahu-1", None, None, None) == [
+        {"ts": now - 10, "field": "fan", "value": True},
+        {"ts": now - 10, "field": "mode", "value": "auto"},
+        {"ts": now - 10, "field": "zone_temp", "value": 21.5},
+        {"ts": now - 5, "field": "fan", "value": False},
+    ]
+    sink.submit(tel(now - 5, zone_temp=22.0), 1)  # joins the converted reading
+    await sink.flush()
+    assert await sink.query("ahu-1", None, now - 5, None) == [
+        {"ts": now - 5, "field": "fan", "value": False},
+        {"ts": now - 5, "field": "zone_temp", "value": 22.0},
+    ]
+    assert await sink.count_rows() == 6
+    await sink.stop()
+    con = sqlite3.connect(path)
+    kinds = dict(con.execute("SELECT name, type FROM sqlite_master WHERE name LIKE 'tele%'"))
+    assert kinds == {"telemetry": "view"}
+    con.close()
