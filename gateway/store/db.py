@@ -4,7 +4,8 @@
 
 - SQLite (the default, ``sqlite:///./sitewatch.db``): WAL journal (readers never block the
   writer), ``busy_timeout`` so a second writer waits instead of failing, foreign keys on,
-  ``synchronous=NORMAL``. Every transaction opened on the engine starts with
+  ``synchronous=NORMAL``, WAL checkpoints on a thread of their own, never in a commit
+  (:mod:`gateway.store.checkpoint`). Every transaction opened on the engine starts with
   ``BEGIN IMMEDIATE``: it takes the database's single write lock up front, so writers are
   serialised and a read-then-write transaction can never fail half-way with
   "database is locked". Pure readers use :func:`reader` (``BEGIN`` deferred: no lock).
@@ -25,12 +26,15 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
+
+from gateway.store import checkpoint
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,6 +47,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: by the rule engine's saves of device rows: ~1.5 MB more RSS by 10,000 devices); the
 #: pages not kept come from the OS's file cache (bench.energy_10k: no change beyond noise)
 SQLITE_CACHE_KIB = 512
+#: a write-ahead log is cut back to this when it restarts (it grows past it between two
+#: checkpoints), so that its size tells the checkpoint thread whether it grew since
+WAL_SIZE_LIMIT = checkpoint.WAL_BYTES_MAX
 _BEGIN_OPTION = "sqlite_begin"
 
 
@@ -80,8 +87,10 @@ def _sqlite_engine(db_url: str, *, echo: bool) -> Engine:
         # One shared connection, or every connection would see its own empty database.
         engine = create_engine(url, echo=echo, connect_args=connect_args, poolclass=StaticPool)
     else:
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args=connect_args)
+        weakref.finalize(engine, checkpoint.watch(str(path)))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -93,6 +102,10 @@ def _sqlite_engine(db_url: str, *, echo: bool) -> Engine:
             if not memory:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
+                # checkpoints on a thread of their own (gateway.store.checkpoint), never
+                # inside a commit on the event loop; a log that grew is cut back
+                cur.execute("PRAGMA wal_autocheckpoint=0")
+                cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.execute("PRAGMA foreign_keys=ON")
