@@ -15,11 +15,11 @@ A passive checkpoint waits for no reader or writer (what a reader still needs
 stays in the log for the next round), and with ``synchronous=NORMAL`` a commit in WAL mode
 writes the log without an fsync: the loop's commits no longer wait for the disk.
 
-Lifecycle: :func:`watch` (called by ``make_engine`` for a database file) starts the thread
-on first use and returns a function that ends the watch (``make_engine`` calls it when
-the engine is garbage-collected); a database whose file is gone is dropped by the thread
-itself. The thread closes the connections of ended watches; it sleeps while nothing is
-watched. When the last connection to a database closes, SQLite checkpoints it anyway.
+Lifecycle: :func:`watch` (called by ``make_engine`` for a database file, before the file
+exists) starts the thread on first use and returns a function that ends the watch
+(``make_engine`` calls it when the engine is garbage-collected). The thread closes the
+connections of ended watches and of databases whose file is gone; it sleeps while
+nothing is watched. When the last connection to a database closes, SQLite checkpoints it anyway.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ WAL_BYTES_MAX = 4 * 1024 * 1024
 class Checkpointer:
     """Checkpoints the watched databases' logs (see the module doc)."""
 
-    def __init__(self, check_s: float = CHECK_S, wal_bytes_max: int = WAL_BYTES_MAX) -> None:
+    def __init__(
+        self, check_s: float = CHECK_S, wal_bytes_max: int = WAL_BYTES_MAX, *, thread: bool = True
+    ) -> None:
+        """``thread=False``: no thread; the owner calls :meth:`run_once` (tests)."""
         self.check_s = check_s
+        self.use_thread = thread
         self.wal_bytes_max = wal_bytes_max
         self.checkpoints = 0  # passive checkpoints run (for tests and curiosity)
         self._lock = threading.Lock()
@@ -56,7 +60,7 @@ class Checkpointer:
         path = os.path.abspath(path)
         with self._lock:
             self._watched[path] = self._watched.get(path, 0) + 1
-            if self._thread is None:
+            if self._thread is None and self.use_thread:
                 self._thread = threading.Thread(
                     target=self._run, name="sitewatch-checkpoint", daemon=True
                 )
@@ -87,13 +91,11 @@ class Checkpointer:
         for path in watched:
             try:
                 size = os.stat(path + "-wal").st_size
-            except FileNotFoundError:
-                if not os.path.exists(path):  # the database is gone (a test's tmp dir)
-                    with self._lock:
-                        self._watched.pop(path, None)
-                    self._close(path)
-                continue
             except OSError:
+                # no log yet (the file is made by the engine's first connection) or the
+                # database is gone (a test's tmp dir): still watched, until unwatched
+                if path in self._conns and not os.path.exists(path):
+                    self._close(path)
                 continue
             if size > self.wal_bytes_max:
                 self._checkpoint(path)

@@ -35,7 +35,7 @@ def test_commits_never_checkpoint_the_thread_does(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{path}")
     with engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-    own = Checkpointer(check_s=3600)  # its rounds run by hand here
+    own = Checkpointer(thread=False)  # its rounds run by hand here
     own.watch(str(path))
     fill(engine, 2000)  # ~12 MB through the log, 3x SQLite's automatic threshold
     # no commit checkpointed: the log holds every page written since it began
@@ -73,16 +73,20 @@ def test_the_process_checkpointer_runs_by_itself_and_forgets_dropped_engines(tmp
     assert key not in checkpoint.CHECKPOINTER._watched
 
 
-def test_a_database_gone_is_dropped(tmp_path) -> None:
-    own = Checkpointer(check_s=3600, wal_bytes_max=0)
-    path = tmp_path / "gone.db"
+def test_a_watch_outlives_a_database_not_made_yet_and_one_gone(tmp_path) -> None:
+    own = Checkpointer(wal_bytes_max=0, thread=False)
+    path = tmp_path / "late.db"
     engine = make_engine(f"sqlite:///{path}")
-    own.watch(str(path))
+    unwatch = own.watch(str(path))
+    own.run_once()  # before the engine's first connection made the file: still watched
+    assert not path.exists() and own._watched
     fill(engine, 3)
     own.run_once()
     assert own.checkpoints == 1 and own._conns
     engine.dispose()
     for p in tmp_path.iterdir():
         p.unlink()
-    own.run_once()
-    assert not own._watched and not own._conns
+    own.run_once()  # gone: its connection closed, the watch kept until ended
+    assert not own._conns and own._watched
+    unwatch()
+    assert not own._watched
