@@ -230,9 +230,10 @@ def test_lighting_lamp_failure(h: RuntimeHarness) -> None:
     assert c["id"] == a["id"]
 
 
-def _last_night(hour: int, minute: int) -> float:
-    """Epoch seconds of the latest ``hour:minute`` Asia/Shanghai time that has passed."""
-    now = datetime.now(SHANGHAI)
+def _last_night(hour: int, minute: int, ago_s: float = 0) -> float:
+    """Epoch seconds of the latest ``hour:minute`` Asia/Shanghai time at least ``ago_s``
+    seconds ago."""
+    now = datetime.now(SHANGHAI) - timedelta(seconds=ago_s)
     t = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if t > now:
         t -= timedelta(days=1)
@@ -298,7 +299,9 @@ def test_lighting_after_hours_waste_real_clock(h: RuntimeHarness) -> None:
     """The same with the gateway on the real clock and backfilled night readings: raised
     from device time; if it is daytime at the site now, the window has ended since and the
     alarm clears at the next tick (one alarm either way)."""
-    night_s = _last_night(1, 0)
+    # a night whose readings are all in the past (run at 01:20 site time, 01:00 today
+    # would put the second reading in the future)
+    night_s = _last_night(1, 0, ago_s=3600)
     t1 = int(night_s * 1000)
     h.telemetry("lighting", "lt-flat-a-01", {"on": True, "occupancy": False}, ts=t1)
     h.telemetry("lighting", "lt-flat-a-01", {"on": True}, ts=t1 + 1900 * S)
