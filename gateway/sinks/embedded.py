@@ -184,6 +184,7 @@ class EmbeddedSink(BufferedSink[Row]):
         ).fetchone()
         if old:
             n = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+            log.info("embedded store: converting %d values to one row a reading (once)", n)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(_READINGS)
@@ -193,7 +194,7 @@ class EmbeddedSink(BufferedSink[Row]):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            log.info("embedded store: %d values converted to one row a reading", n)
+            log.info("embedded store: %d values converted", n)
         conn.executescript(_SCHEMA)
         self._conn = conn
 
