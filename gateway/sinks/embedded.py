@@ -16,7 +16,8 @@ One row a reading rather than one a value: a reading of four values is one inser
 B-trees instead of four into three. For a hundred devices (``python -m bench.embedded_store``)
 that stored 105,000 readings/s at 9 µs of CPU each and 117 B on disk, against 14,000/s,
 66 µs and 412 B for one row a value (4.9x the rate at the same 1,250 readings a batch).
-A file of the earlier shape (a ``telemetry`` table) is converted when the store opens it.
+A file of the earlier shape (a ``telemetry`` table) is converted when the store opens it
+(2,000,000 values of 100 devices: 8.9 s, once; the pages it frees are reused, not returned).
 
 Retention: readings older than ``retention_days`` (by the readings' own ts, against the
 gateway clock) are deleted, and past ``max_readings`` readings the oldest go; the sweep
