@@ -63,11 +63,10 @@ from tests.integration.gateway_proc import TOKEN, GatewayProc, metric
 
 SITE = "lat"
 RESULTS = Path(__file__).with_name("RESULTS.md")
-# the rate burst: as many devices as issue 16's workload (bench.versus_nodered), one
-# mosquitto_pub each; the store's rate depends on it (a batch writes a page a device)
-BURST_DEVICES = 100
-# the paced loads' devices (one mosquitto_pub each, fed by one pacer process)
-LOAD_DEVICES = 100
+# the telemetry's devices, in the rate burst and the paced loads (one mosquitto_pub each):
+# as many as issue 16's workload (bench.versus_nodered); the store's rate depends on it
+# (a batch writes a page a device)
+DEVICES = 100
 
 # The load publishers stand for the site's devices, which on a real site are other
 # machines: they run at a lower CPU priority here so that on this 2-core box they do not
@@ -119,10 +118,10 @@ print(sent, flush=True)
 
 
 def paced(port: int, rate: float, duration: float, tag: str) -> subprocess.Popen[str]:
-    """A paced load of ``rate`` msg/s for ``duration`` s over LOAD_DEVICES devices."""
+    """A paced load of ``rate`` msg/s for ``duration`` s over DEVICES devices."""
     return subprocess.Popen(
         [*LOAD_NICE, sys.executable, "-c", PACED, str(port), SITE, str(rate), str(duration)]
-        + [str(LOAD_DEVICES), tag],
+        + [str(DEVICES), tag],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -253,8 +252,8 @@ def measure_max_rate(gw: GatewayProc, broker: Broker, tmp: Path, burst: int) -> 
     a short burst is taken in far faster than it is stored; the stored rate is the
     sustainable one.
     """
-    streams = write_streams(tmp, burst, BURST_DEVICES, "burst")
-    n = len(streams) * max(1, burst // BURST_DEVICES)
+    streams = write_streams(tmp, burst, DEVICES, "burst")
+    n = len(streams) * max(1, burst // DEVICES)
     base = received(gw)
     t0 = time.perf_counter()
     procs = mosquitto_pub(broker.port, streams)
@@ -264,22 +263,33 @@ def measure_max_rate(gw: GatewayProc, broker: Broker, tmp: Path, burst: int) -> 
             raise TimeoutError("the burst was not taken in within 300 s")
         time.sleep(0.05)
     taken = time.perf_counter() - t0
-    while gw.get("/healthz")["unacked"] > 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the burst was not stored within 300 s")
-        time.sleep(0.05)
+    if not wait_drained(gw, deadline - time.monotonic(), poll=0.05):
+        raise TimeoutError("the burst was not stored within 300 s")
     stored = time.perf_counter() - t0
     for p in procs:
         p.wait(30)
     return n / stored, n / taken
 
 
-def wait_drained(gw: GatewayProc, timeout: float = 300) -> None:
+def wait_drained(gw: GatewayProc, timeout: float = 300, poll: float = 0.2) -> bool:
+    """Until nothing is left unacknowledged (``True``), or ``timeout`` s (``False``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if gw.get("/healthz")["unacked"] == 0:
-            return
-        time.sleep(0.2)
+            return True
+        time.sleep(poll)
+    return False
+
+
+def hists_now(gw: GatewayProc) -> dict[str, dict[float, float]]:
+    """The gateway's GATEWAY_HISTS now, for :func:`print_hists` later."""
+    return {n: histogram(gw, n) for n in GATEWAY_HISTS}
+
+
+def print_hists(gw: GatewayProc, before: dict[str, dict[float, float]], during: str) -> None:
+    """What the gateway's GATEWAY_HISTS gained since ``before``."""
+    for n in GATEWAY_HISTS:
+        print(f"  ({n} during {during}: {hist_quantiles(before[n], histogram(gw, n))})", flush=True)
 
 
 def histogram(gw: GatewayProc, name: str) -> dict[float, float]:
@@ -425,13 +435,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(3)  # steady state
             t_check = time.monotonic()
             in_check = received(gw)
-            h0 = {n: histogram(gw, n) for n in GATEWAY_HISTS}
+            h0 = hists_now(gw)
             lat_b, lost_b = run_alarms(gw, sse, broker.port, args.alarms, 0.05, "door")
-            for n in GATEWAY_HISTS:
-                print(
-                    f"  ({n} during the door alarms: {hist_quantiles(h0[n], histogram(gw, n))})",
-                    flush=True,
-                )
+            print_hists(gw, h0, "the door alarms")
             actual_bg = (received(gw) - in_check) / (time.monotonic() - t_check)
             for p in procs:
                 p.wait(duration + 60)
@@ -451,13 +457,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(3)
             t_check = time.monotonic()
             in_check = received(gw)
-            h0 = {n: histogram(gw, n) for n in GATEWAY_HISTS}
+            h0 = hists_now(gw)
             lat_f, lost_f = run_alarms(gw, sse, broker.port, args.fires, 0.1, "fire")
-            for n in GATEWAY_HISTS:
-                print(
-                    f"  ({n} during the fire alarms: {hist_quantiles(h0[n], histogram(gw, n))})",
-                    flush=True,
-                )
+            print_hists(gw, h0, "the fire alarms")
             actual_full = (received(gw) - in_check) / (time.monotonic() - t_check)
             for p in procs:
                 p.wait(duration + 60)
