@@ -119,8 +119,8 @@ def _loads(text: str) -> dict[str, Any]:
 def _store_value(v: object) -> float | bool | str:
     """The stored form of a value; raises ValueError with the reason."""
     tv = type(v)
-    if tv is float:
-        if v != v or v in (math.inf, -math.inf):
+    if tv is float:  # the usual value, kept as it is
+        if not math.isfinite(v):  # type: ignore[arg-type]
             raise ValueError(f"not a finite number: {v!r}")
         return v  # type: ignore[return-value]
     if tv is bool or isinstance(v, bool):
